@@ -1,0 +1,189 @@
+"""The user-facing model object: build, load, save, predict.
+
+>>> import tensorprop
+>>> model = tensorprop.build_model({"hidden_irreps": "4x0e+4x0o+2x1o+2x1e+2x2e+2x2o",
+...                                 "head_irreps": "4x0e+2x1e+2x2e", "num_layers": 1})
+>>> from ase.build import bulk
+>>> out = model.predict(bulk("NaCl", "rocksalt", a=5.64))
+>>> out["born_charges"].shape, out["epsilon"].shape
+((2, 3, 3), (3, 3))
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import jax
+import numpy as np
+
+from .config import BatchConfig, ModelConfig, config_from_dict, config_to_dict
+from .data.batching import make_batches
+from .data.graph import build_graph
+from .data.convert import as_crystal
+from .errors import CheckpointError, ConfigError, DataError
+from .model_file import read_model_file, write_model_file
+from .nn.model import transformed_network
+from .physics.assemble import assemble_tensors, default_stats
+
+__all__ = ["TensorModel", "build_model", "load_model"]
+
+
+class TensorModel:
+    """A network config, its parameters and its training statistics.
+
+    Parameters
+    ----------
+    config : ModelConfig
+    params : haiku parameter dict
+    stats : dict of arrays, see :func:`tensorprop.physics.assemble.default_stats`
+    elements : sequence of int, optional
+        Atomic numbers seen in training; predicting other elements raises (or warns,
+        with ``unknown_elements="warn"``). None means no restriction (untrained model).
+    metadata : dict, optional
+        Free, JSON-able information saved with the model (training data, metrics, ...).
+    """
+
+    def __init__(self, config: ModelConfig, params, stats=None, *, elements=None, metadata=None):
+        self.config = config
+        self.params = params
+        self.stats = {k: np.asarray(v) for k, v in (stats or default_stats()).items()}
+        self.elements = None if elements is None else sorted(int(z) for z in elements)
+        self.metadata = dict(metadata or {})
+        self._network = transformed_network(config)
+        self._apply = jax.jit(self.apply)
+
+    # -- pure functions for training -----------------------------------------------------
+    def apply(self, params, stats, batch) -> dict:
+        """Padded batch -> dict of ``born_charges`` (N, 3, 3), ``epsilon``/``epsilon_log`` (G, 3, 3)."""
+        return assemble_tensors(self._network.apply(params, batch), batch, stats)
+
+    @property
+    def n_parameters(self) -> int:
+        return int(sum(np.size(x) for x in jax.tree.leaves(self.params)))
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return self.config.targets
+
+    # -- prediction ----------------------------------------------------------------------
+    def _check_elements(self, crystal, index):
+        if self.elements is None:
+            return True
+        unknown = sorted(set(crystal.numbers.tolist()) - set(self.elements))
+        if not unknown:
+            return True
+        from ase.data import chemical_symbols
+
+        names = ", ".join(chemical_symbols[z] for z in unknown)
+        raise DataError(crystal.label or "<structure>",
+                        f"element(s) {names} not in this model's training set; its predictions there "
+                        f"would be meaningless", index)
+
+    def predict(self, structure) -> dict[str, np.ndarray]:
+        """Predict the tensors of one structure (ase.Atoms, pymatgen Structure or Crystal).
+
+        Returns ``{"born_charges": (n_atoms, 3, 3), "epsilon": (3, 3)}`` as numpy arrays
+        (only the heads the model has), Born charges in e with Z[i, a, b] = dP_a/du_(i,b).
+        """
+        return self.predict_many([structure])[0]
+
+    def predict_many(self, structures: Iterable[Any], *, batch: BatchConfig | None = None,
+                     progress: bool = False) -> list[dict[str, np.ndarray]]:
+        """Predict many structures, batched into a few padded shapes (powers of two)."""
+        crystals = [as_crystal(s) for s in structures]
+        for i, c in enumerate(crystals):
+            self._check_elements(c, i)
+        graphs = [build_graph(c, self.config.cutoff, index=i) for i, c in enumerate(crystals)]
+        if batch is None:
+            batch = BatchConfig(max_nodes=max([256] + [g.n_nodes for g in graphs]),
+                                max_edges=max([8192] + [g.n_edges for g in graphs]),
+                                max_graphs=64, pad_mode="pow2")
+        results: list[dict | None] = [None] * len(graphs)
+        batches = make_batches(graphs, batch)
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="predict", unit="batch")
+        for idx, b in batches:
+            out = jax.device_get(self._apply(self.params, self.stats, b))
+            offsets = np.concatenate([[0], np.cumsum([graphs[i].n_nodes for i in idx])])
+            for k, i in enumerate(idx):
+                res = {}
+                if "born_charges" in out:
+                    res["born_charges"] = np.asarray(out["born_charges"][offsets[k]:offsets[k + 1]], np.float64)
+                if "epsilon" in out:
+                    res["epsilon"] = np.asarray(out["epsilon"][k], np.float64)
+                results[i] = res
+        return results
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write a versioned ``.npz`` model file (see :mod:`tensorprop.model_file`)."""
+        meta = {"model_config": config_to_dict(self.config), "elements": self.elements, "metadata": self.metadata}
+        return write_model_file(path, self.params, self.stats, meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TensorModel":
+        params, stats, meta = read_model_file(path)
+        try:
+            config = config_from_dict(ModelConfig, meta.get("model_config"), where="model_config")
+        except ConfigError as exc:
+            raise CheckpointError(f"{path}: incompatible model config: {exc}") from None
+        model = cls(config, params, stats, elements=meta.get("elements"), metadata=meta.get("metadata"))
+        expected = jax.tree.map(np.shape, model._init_params(0))
+        if jax.tree.map(np.shape, params) != expected:
+            raise CheckpointError(f"{path}: parameter shapes do not match the network its config describes")
+        return model
+
+    def _init_params(self, seed: int):
+        return init_params(self.config, seed)
+
+    def __repr__(self):
+        heads = "+".join(self.config.targets)
+        return f"TensorModel({heads}, {self.n_parameters} parameters, cutoff={self.config.cutoff} A)"
+
+
+def _example_batch(cutoff: float):
+    """A two-atom rock-salt batch used to initialise parameters (shapes only matter)."""
+    from .data.records import Crystal
+
+    a = 5.64
+    crystal = Crystal(numbers=[11, 17], positions=[[0, 0, 0], [a / 2, 0, 0]],
+                      cell=[[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]], pbc=True)
+    graph = build_graph(crystal, max(cutoff, 4.0))
+    return make_batches([graph], BatchConfig(max_nodes=2, max_edges=graph.n_edges, max_graphs=1))[0][1]
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_init(config: ModelConfig):
+    return jax.jit(transformed_network(config).init)
+
+
+def init_params(config: ModelConfig, seed: int = 0):
+    """Random parameters of the network ``config`` describes (jit-compiled init)."""
+    return _jitted_init(config)(jax.random.PRNGKey(seed), _example_batch(config.cutoff))
+
+
+def build_model(config: ModelConfig | Mapping | None = None, seed: int = 0) -> TensorModel:
+    """A model with random weights. ``config``: a ModelConfig, a dict of its fields, or None (defaults)."""
+    if config is None:
+        config = ModelConfig()
+    elif isinstance(config, Mapping):
+        config = config_from_dict(ModelConfig, dict(config))
+    return TensorModel(config, init_params(config, seed))
+
+
+def load_model(path: str | Path | None = None) -> TensorModel:
+    """Load a trained model file; with no path, the pretrained model bundled with the package."""
+    if path is None or str(path) == "default":
+        bundled = Path(__file__).parent / "pretrained" / "becs-eps.npz"
+        if not bundled.is_file():
+            raise CheckpointError(f"{bundled}: no pretrained model is bundled with this installation")
+        path = bundled
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.npz"
+    return TensorModel.load(path)

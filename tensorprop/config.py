@@ -1,0 +1,190 @@
+"""Configuration: one frozen dataclass per concern, mirrored one-to-one by YAML.
+
+The loader is strict: an unknown key or a value of the wrong type is a
+:class:`~tensorprop.errors.ConfigError` that names the key and the file.
+
+Examples
+--------
+>>> cfg = config_from_dict(ModelConfig, {"cutoff": 4.0, "num_layers": 2})
+>>> cfg.cutoff, cfg.num_layers
+(4.0, 2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = ["ModelConfig", "BatchConfig", "config_from_dict", "config_to_dict", "load_yaml_config"]
+
+T = TypeVar("T")
+
+TARGETS = ("born_charges", "epsilon")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The equivariant network (NequIP-style backbone + tensor heads).
+
+    Attributes
+    ----------
+    cutoff : float
+        Radial cutoff of the neighbour graph, Angstrom.
+    hidden_irreps : str
+        Latent node features of every interaction layer (both parities, l up to 2 by default).
+    sh_lmax : int
+        Highest degree of the edge spherical harmonics.
+    num_layers : int
+        Number of interaction (message-passing) layers.
+    num_radial_basis : int
+        Number of Bessel functions of the edge length.
+    envelope_exponent : int
+        Exponent p of the polynomial cutoff envelope (smooth to order p at the cutoff).
+    radial_hidden : tuple of int
+        Hidden widths of the MLP that maps the radial basis to tensor-product weights.
+    head_irreps : str
+        Hidden irreps of the gated readout of each tensor head.
+    avg_num_neighbors : float
+        Normalisation of the summed messages (set from training data by ``fit``).
+    targets : tuple of str
+        Heads to build: any of ``"born_charges"`` and ``"epsilon"``.
+    """
+
+    cutoff: float = 5.0
+    hidden_irreps: str = "32x0e + 32x0o + 16x1o + 16x1e + 8x2e + 8x2o"
+    sh_lmax: int = 2
+    num_layers: int = 3
+    num_radial_basis: int = 8
+    envelope_exponent: int = 6
+    radial_hidden: tuple[int, ...] = (64, 64)
+    head_irreps: str = "16x0e + 8x1e + 8x2e"
+    avg_num_neighbors: float = 20.0
+    targets: tuple[str, ...] = TARGETS
+
+    def __post_init__(self):
+        import e3nn_jax as e3nn
+
+        if self.cutoff <= 0:
+            raise ConfigError(f"model.cutoff must be positive, got {self.cutoff}")
+        if self.num_layers < 1:
+            raise ConfigError(f"model.num_layers must be >= 1, got {self.num_layers}")
+        unknown = set(self.targets) - set(TARGETS)
+        if unknown or not self.targets:
+            raise ConfigError(f"model.targets must be a non-empty subset of {TARGETS}, got {self.targets}")
+        for key in ("hidden_irreps", "head_irreps"):
+            try:
+                irreps = e3nn.Irreps(getattr(self, key))
+            except Exception as exc:  # e3nn raises plain ValueError with its own words
+                raise ConfigError(f"model.{key}: cannot parse irreps {getattr(self, key)!r}: {exc}") from None
+            needed = {"0e", "1e", "2e"} if "born_charges" in self.targets else {"0e", "2e"}
+            missing = needed - {str(ir) for _, ir in irreps}
+            if missing:
+                raise ConfigError(f"model.{key} = {irreps} lacks {sorted(missing)} needed by the heads {self.targets}")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchConfig:
+    """Static-shape batching: budgets of real nodes, edges and structures per batch.
+
+    A batch is padded to ``max_nodes``/``max_edges``/``max_graphs`` (+1 slot each for
+    padding) when ``pad_mode="budget"`` (one compiled shape), or to the next power of
+    two when ``pad_mode="pow2"`` (a few shapes, less padding).
+    """
+
+    max_nodes: int = 512
+    max_edges: int = 16384
+    max_graphs: int = 32
+    pad_mode: str = "budget"
+
+    def __post_init__(self):
+        if self.pad_mode not in ("budget", "pow2"):
+            raise ConfigError(f"batch.pad_mode must be 'budget' or 'pow2', got {self.pad_mode!r}")
+        for key in ("max_nodes", "max_edges", "max_graphs"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"batch.{key} must be >= 1, got {getattr(self, key)}")
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a type hint; convert lists to tuples and ints to floats."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(hint):
+            if option is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _coerce(value, option, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: None is not allowed")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        args = typing.get_args(hint)
+        item = args[0] if args else Any
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(hint):
+        return config_from_dict(hint, value, where=where)
+    if hint is Any:
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def config_from_dict(cls: type[T], data: dict | None, *, where: str = "") -> T:
+    """Build the dataclass ``cls`` from a plain mapping, strictly.
+
+    Raises :class:`ConfigError` naming the key for unknown keys and wrong types.
+    """
+    data = {} if data is None else data
+    prefix = f"{where}." if where else ""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(prefix + k for k in unknown)}; "
+                          f"allowed: {', '.join(sorted(fields))}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def config_to_dict(cfg) -> dict:
+    """A dataclass config as plain YAML-able data (tuples become lists)."""
+
+    def plain(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+
+    return plain(cfg)
+
+
+def load_yaml_config(path: str | Path, cls: type[T]) -> T:
+    """Read a YAML file into ``cls``; errors name the file and the key."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return config_from_dict(cls, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,164 @@
+"""Static-shape graph batches for jit: packing structures under budgets, padding, masks.
+
+Structures are packed greedily into batches whose real node, edge and structure counts
+stay within a :class:`~tensorprop.config.BatchConfig` budget, then padded to fixed sizes
+so that ``jax.jit`` compiles once per padded shape, not once per batch. Padding uses one
+extra node slot, edge slot and graph slot at least: padded nodes belong to the last
+(padding) graph, padded edges join the last padded node to itself with a non-zero dummy
+vector (finite spherical harmonics), and every sum in the model is masked.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple, Sequence
+
+import numpy as np
+
+from ..config import BatchConfig
+from ..errors import BatchBudgetError
+from .graph import Graph
+
+__all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "make_batches", "padding_efficiency"]
+
+_DUMMY_EDGE = np.array([1.0, 0.0, 0.0])  # vector of padded edges, Angstrom (masked out)
+
+
+class GraphBatch(NamedTuple):
+    """A padded batch (a jax pytree). N, E, G: padded node, edge and graph counts.
+
+    numbers (N,) int32 atomic numbers (0 for padding); positions (N, 3) Angstrom;
+    node_graph (N,) int32; node_mask (N,) bool; senders, receivers (E,) int32;
+    shifts (E, 3) Angstrom; edge_mask (E,) bool; cell (G, 3, 3); graph_mask (G,) bool;
+    n_atoms (G,) int32; born_charges (N, 3, 3) e (zeros where unlabelled);
+    epsilon (G, 3, 3) (identity where unlabelled); born_mask, epsilon_mask (G,) bool:
+    which structures carry each label.
+    """
+
+    numbers: np.ndarray
+    positions: np.ndarray
+    node_graph: np.ndarray
+    node_mask: np.ndarray
+    senders: np.ndarray
+    receivers: np.ndarray
+    shifts: np.ndarray
+    edge_mask: np.ndarray
+    cell: np.ndarray
+    graph_mask: np.ndarray
+    n_atoms: np.ndarray
+    born_charges: np.ndarray
+    epsilon: np.ndarray
+    born_mask: np.ndarray
+    epsilon_mask: np.ndarray
+
+    @property
+    def n_graphs(self) -> int:
+        """Number of graph slots G (including the padding graph)."""
+        return self.graph_mask.shape[0]
+
+
+def pack(graphs: Sequence[Graph], budget: BatchConfig, order: Iterable[int] | None = None) -> list[np.ndarray]:
+    """Greedily group graph indices (in ``order``) into batches within the budget.
+
+    Raises :class:`BatchBudgetError` naming the structure when one alone exceeds it.
+    """
+    batches, current, nodes, edges = [], [], 0, 0
+    for i in range(len(graphs)) if order is None else order:
+        g = graphs[i]
+        if g.n_nodes > budget.max_nodes or g.n_edges > budget.max_edges:
+            raise BatchBudgetError(
+                f"structure {i} ({g.label or 'unlabelled'}) has {g.n_nodes} atoms and {g.n_edges} edges, "
+                f"more than the batch budget of {budget.max_nodes} nodes / {budget.max_edges} edges; "
+                f"raise batch.max_nodes / batch.max_edges"
+            )
+        if current and (nodes + g.n_nodes > budget.max_nodes or edges + g.n_edges > budget.max_edges
+                        or len(current) == budget.max_graphs):
+            batches.append(np.asarray(current))
+            current, nodes, edges = [], 0, 0
+        current.append(i)
+        nodes += g.n_nodes
+        edges += g.n_edges
+    if current:
+        batches.append(np.asarray(current))
+    return batches
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def padded_sizes(n_nodes: int, n_edges: int, n_graphs: int, budget: BatchConfig) -> tuple[int, int, int]:
+    """Padded (N, E, G) for a batch with the given real counts, each with >= 1 padding slot."""
+    if budget.pad_mode == "budget":
+        return budget.max_nodes + 1, budget.max_edges + 1, budget.max_graphs + 1
+    return (min(_next_pow2(n_nodes + 1), budget.max_nodes + 1),
+            min(_next_pow2(n_edges + 1), budget.max_edges + 1),
+            min(_next_pow2(n_graphs + 1), budget.max_graphs + 1))
+
+
+def collate(graphs: Sequence[Graph], n_node: int, n_edge: int, n_graph: int, dtype=np.float32) -> GraphBatch:
+    """Concatenate graphs and pad to exactly (n_node, n_edge, n_graph) slots."""
+    n_real = np.array([g.n_nodes for g in graphs], dtype=np.int64)
+    e_real = np.array([g.n_edges for g in graphs], dtype=np.int64)
+    if n_real.sum() >= n_node or e_real.sum() >= n_edge or len(graphs) >= n_graph:
+        raise BatchBudgetError(f"{len(graphs)} structures with {n_real.sum()} atoms and {e_real.sum()} edges "
+                               f"do not fit padded sizes ({n_node}, {n_edge}, {n_graph}) with a padding slot")
+    offsets = np.concatenate([[0], np.cumsum(n_real)[:-1]]).astype(np.int64)
+    nn, ne, ng = int(n_real.sum()), int(e_real.sum()), len(graphs)
+    pad_node = n_node - 1
+
+    numbers = np.zeros(n_node, np.int32)
+    positions = np.zeros((n_node, 3), dtype)
+    node_graph = np.full(n_node, n_graph - 1, np.int32)
+    senders = np.full(n_edge, pad_node, np.int32)
+    receivers = np.full(n_edge, pad_node, np.int32)
+    shifts = np.tile(_DUMMY_EDGE.astype(dtype), (n_edge, 1))
+    cell = np.tile(np.eye(3, dtype=dtype), (n_graph, 1, 1))
+    born = np.zeros((n_node, 3, 3), dtype)
+    eps = np.tile(np.eye(3, dtype=dtype), (n_graph, 1, 1))
+    born_mask = np.zeros(n_graph, bool)
+    eps_mask = np.zeros(n_graph, bool)
+    n_atoms = np.zeros(n_graph, np.int32)
+
+    if ng:
+        numbers[:nn] = np.concatenate([g.numbers for g in graphs])
+        positions[:nn] = np.concatenate([g.positions for g in graphs])
+        node_graph[:nn] = np.repeat(np.arange(ng), n_real)
+        senders[:ne] = np.concatenate([g.senders + o for g, o in zip(graphs, offsets)])
+        receivers[:ne] = np.concatenate([g.receivers + o for g, o in zip(graphs, offsets)])
+        shifts[:ne] = np.concatenate([g.shifts for g in graphs])
+        cell[:ng] = np.stack([g.cell for g in graphs])
+        n_atoms[:ng] = n_real
+        for k, (g, o) in enumerate(zip(graphs, offsets)):
+            if g.born_charges is not None:
+                born[o:o + g.n_nodes] = g.born_charges
+                born_mask[k] = True
+            if g.epsilon is not None:
+                eps[k] = g.epsilon
+                eps_mask[k] = True
+
+    return GraphBatch(
+        numbers=numbers, positions=positions, node_graph=node_graph, node_mask=np.arange(n_node) < nn,
+        senders=senders, receivers=receivers, shifts=shifts, edge_mask=np.arange(n_edge) < ne,
+        cell=cell, graph_mask=np.arange(n_graph) < ng, n_atoms=n_atoms,
+        born_charges=born, epsilon=eps, born_mask=born_mask, epsilon_mask=eps_mask,
+    )
+
+
+def make_batches(graphs: Sequence[Graph], budget: BatchConfig, order: Iterable[int] | None = None,
+                 dtype=np.float32) -> list[tuple[np.ndarray, GraphBatch]]:
+    """Pack and collate: a list of (graph indices, padded batch)."""
+    out = []
+    for idx in pack(graphs, budget, order):
+        members = [graphs[i] for i in idx]
+        sizes = padded_sizes(sum(g.n_nodes for g in members), sum(g.n_edges for g in members), len(members), budget)
+        out.append((idx, collate(members, *sizes, dtype=dtype)))
+    return out
+
+
+def padding_efficiency(batches: Iterable[GraphBatch]) -> dict[str, float]:
+    """Fraction of real over padded slots, for nodes, edges and graphs, over many batches."""
+    totals = np.zeros((3, 2))
+    for b in batches:
+        totals += [[b.node_mask.sum(), b.node_mask.size], [b.edge_mask.sum(), b.edge_mask.size],
+                   [b.graph_mask.sum(), b.graph_mask.size]]
+    return {k: float(r / max(p, 1)) for k, (r, p) in zip(("nodes", "edges", "graphs"), totals)}

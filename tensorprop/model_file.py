@@ -1,0 +1,72 @@
+"""The versioned model file: one ``.npz`` holding parameters, statistics and a JSON header.
+
+No pickle: arrays are stored under ``params/<module>/<name>`` and ``stats/<name>``;
+``__meta__`` is UTF-8 JSON with the format version, the tensorprop version, the model
+config and free metadata (training set, elements seen, metrics...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError
+
+__all__ = ["FORMAT_VERSION", "write_model_file", "read_model_file"]
+
+FORMAT_VERSION = 1
+
+
+def write_model_file(path: str | Path, params: dict, stats: dict, meta: dict) -> Path:
+    """Write atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"params/{m}/{k}": np.asarray(v) for m, d in params.items() for k, v in d.items()}
+    arrays.update({f"stats/{k}": np.asarray(v) for k, v in stats.items()})
+    from . import __version__
+
+    header = {"format_version": FORMAT_VERSION, "tensorprop_version": __version__, **meta}
+    arrays["__meta__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_model_file(path: str | Path) -> tuple[dict, dict, dict]:
+    """-> (params, stats, meta). :class:`CheckpointError` names the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such model file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable tensorprop model file ({exc})") from None
+    if "__meta__" not in files:
+        raise CheckpointError(f"{path}: no __meta__ header; not a tensorprop model file")
+    try:
+        meta = json.loads(files.pop("__meta__").tobytes().decode())
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: corrupt header ({exc})") from None
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: model file format {version}, this tensorprop reads format {FORMAT_VERSION}")
+    params, stats = {}, {}
+    for key, value in files.items():
+        kind, _, rest = key.partition("/")
+        if kind == "params":
+            module, _, name = rest.rpartition("/")
+            params.setdefault(module, {})[name] = value
+        elif kind == "stats":
+            stats[rest] = value
+    return params, stats, meta

@@ -1,0 +1,1 @@
+"""The equivariant network: radial basis, NequIP-style backbone, tensor heads."""

@@ -1,0 +1,43 @@
+"""The full network as a haiku function: padded batch -> irreps of each requested tensor."""
+
+from __future__ import annotations
+
+import haiku as hk
+
+from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS
+from .backbone import Backbone
+from .heads import IrrepsReadout, graph_mean
+
+__all__ = ["edge_vectors", "network_fn", "transformed_network"]
+
+
+def edge_vectors(positions, senders, receivers, shifts):
+    """r_ij = positions[senders] - positions[receivers] + shifts, (E, 3) Angstrom."""
+    return positions[senders] - positions[receivers] + shifts
+
+
+def network_fn(config):
+    """A function ``batch -> {"born_irreps": (N, 9), "epsilon_irreps": (G, 6)}`` (only requested heads).
+
+    Outputs are raw irreps; :func:`tensorprop.physics.assemble.assemble_tensors` turns them
+    into Cartesian Z* (with the sum rule) and eps_inf (positive definite, >= 1).
+    """
+
+    def forward(batch):
+        vectors = edge_vectors(batch.positions, batch.senders, batch.receivers, batch.shifts)  # [E, 3]
+        features = Backbone(config, name="backbone")(
+            vectors, batch.numbers, batch.senders, batch.receivers, batch.edge_mask)  # [N, hidden]
+        out = {}
+        if "born_charges" in config.targets:
+            out["born_irreps"] = IrrepsReadout(config.head_irreps, BORN_IRREPS, name="born_head")(features).array
+        if "epsilon" in config.targets:
+            per_atom = IrrepsReadout(config.head_irreps, EPSILON_IRREPS, name="epsilon_head")(features).array
+            out["epsilon_irreps"] = graph_mean(per_atom, batch.node_graph, batch.node_mask, batch.n_graphs)
+        return out
+
+    return forward
+
+
+def transformed_network(config) -> hk.Transformed:
+    """``hk.without_apply_rng(hk.transform(network_fn(config)))``: init(rng, batch), apply(params, batch)."""
+    return hk.without_apply_rng(hk.transform(network_fn(config)))

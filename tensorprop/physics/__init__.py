@@ -1,0 +1,1 @@
+"""Tensor algebra and physical constraints applied outside the network."""
