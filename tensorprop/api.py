@@ -69,18 +69,24 @@ class TensorModel:
         return self.config.targets
 
     # -- prediction ----------------------------------------------------------------------
-    def _check_elements(self, crystal, index):
+    def unseen_elements(self, crystal) -> list[int]:
+        """Atomic numbers of ``crystal`` that the model never saw in training."""
         if self.elements is None:
-            return True
-        unknown = sorted(set(crystal.numbers.tolist()) - set(self.elements))
+            return []
+        return sorted(set(crystal.numbers.tolist()) - set(self.elements))
+
+    def _check_elements(self, crystal, index, policy: str):
+        unknown = self.unseen_elements(crystal)
         if not unknown:
-            return True
+            return
         from ase.data import chemical_symbols
 
         names = ", ".join(chemical_symbols[z] for z in unknown)
-        raise DataError(crystal.label or "<structure>",
-                        f"element(s) {names} not in this model's training set; its predictions there "
-                        f"would be meaningless", index)
+        message = f"element(s) {names} not in this model's training set; its predictions there would be meaningless"
+        if policy == "warn":
+            warnings.warn(f"{crystal.label or '<structure>'}, structure {index}: {message}", stacklevel=3)
+        else:
+            raise DataError(crystal.label or "<structure>", message, index)
 
     def predict(self, structure) -> dict[str, np.ndarray]:
         """Predict the tensors of one structure (ase.Atoms, pymatgen Structure or Crystal).
@@ -91,11 +97,15 @@ class TensorModel:
         return self.predict_many([structure])[0]
 
     def predict_many(self, structures: Iterable[Any], *, batch: BatchConfig | None = None,
-                     progress: bool = False) -> list[dict[str, np.ndarray]]:
-        """Predict many structures, batched into a few padded shapes (powers of two)."""
+                     progress: bool = False, unseen_elements: str = "error") -> list[dict[str, np.ndarray]]:
+        """Predict many structures, batched into a few padded shapes (powers of two).
+
+        ``unseen_elements``: ``"error"`` (default) refuses structures with elements the model
+        was not trained on, ``"warn"`` predicts them with a warning.
+        """
         crystals = [as_crystal(s) for s in structures]
         for i, c in enumerate(crystals):
-            self._check_elements(c, i)
+            self._check_elements(c, i, unseen_elements)
         graphs = [build_graph(c, self.config.cutoff, index=i) for i, c in enumerate(crystals)]
         if batch is None:
             batch = BatchConfig(max_nodes=max([256] + [g.n_nodes for g in graphs]),

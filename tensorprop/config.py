@@ -22,7 +22,8 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["ModelConfig", "BatchConfig", "config_from_dict", "config_to_dict", "load_yaml_config"]
+__all__ = ["ModelConfig", "BatchConfig", "TrainConfig", "DataConfig", "FitConfig", "config_from_dict",
+           "config_to_dict", "load_yaml_config"]
 
 T = TypeVar("T")
 
@@ -109,6 +110,106 @@ class BatchConfig:
         for key in ("max_nodes", "max_edges", "max_graphs"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"batch.{key} must be >= 1, got {getattr(self, key)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation: optax optimiser, schedule, loss, EMA, evaluation and checkpoints.
+
+    Attributes
+    ----------
+    max_steps : int
+        Number of optimiser steps.
+    optimizer : str
+        ``"adamw"`` or ``"amsgrad"``.
+    learning_rate : float
+        Peak learning rate, reached after ``warmup_steps`` of linear warm-up, then cosine
+        decay to ``learning_rate * final_lr_ratio`` at ``max_steps``.
+    weight_decay : float
+        Decoupled weight decay (AdamW).
+    grad_clip : float
+        Global gradient-norm clipping (0 disables).
+    ema_decay : float
+        Exponential moving average of the weights; the averaged weights are validated and
+        saved (0 disables).
+    born_weight, epsilon_weight : float
+        Loss weights of the two targets.
+    born_loss : str
+        ``"huber"`` (default, delta ``huber_delta`` e), ``"mse"`` or ``"mae"`` over the 9
+        components of every atom.
+    epsilon_loss : str
+        ``"log"``: squared error of logm(eps - I), a log-eigenvalue loss that treats
+        eps_inf = 3 vs 4 like 30 vs 40, so the long tail (eps > 50) does not dominate;
+        ``"huber"``: Huber on the 9 components of eps.
+    eval_every, checkpoint_every : int
+        Steps between validations and between checkpoints.
+    patience : int
+        Early stopping after this many validations without improvement (0 disables).
+    nan_policy : str
+        ``"skip"``: a step with a non-finite loss or gradient is not applied and is counted.
+    seed : int
+        Seed of the initial weights and of the data order.
+    """
+
+    max_steps: int = 20000
+    optimizer: str = "adamw"
+    learning_rate: float = 5e-3
+    warmup_steps: int = 500
+    final_lr_ratio: float = 0.01
+    weight_decay: float = 0.0
+    grad_clip: float = 10.0
+    ema_decay: float = 0.99
+    born_weight: float = 1.0
+    epsilon_weight: float = 1.0
+    born_loss: str = "huber"
+    epsilon_loss: str = "log"
+    huber_delta: float = 0.5
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    patience: int = 0
+    nan_policy: str = "skip"
+    seed: int = 0
+
+    def __post_init__(self):
+        choices = {"optimizer": ("adamw", "amsgrad"), "born_loss": ("huber", "mse", "mae"),
+                   "epsilon_loss": ("log", "huber"), "nan_policy": ("skip",)}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"train.{key} must be one of {allowed}, got {getattr(self, key)!r}")
+        if self.max_steps < 1 or self.eval_every < 1 or self.checkpoint_every < 1:
+            raise ConfigError("train.max_steps, eval_every and checkpoint_every must be >= 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which data to train on.
+
+    Attributes
+    ----------
+    dataset : str
+        A registered name (``phonon-becs``) or a path to an ext-xyz file.
+    max_train : int
+        Use at most this many training structures (0: all), a seeded subset of the
+        committed train split (learning curves).
+    exclude_formulas : tuple of str
+        Reduced formulas (e.g. ``NaCl``) removed from train and valid: leave-material-out.
+    """
+
+    dataset: str = "phonon-becs"
+    max_train: int = 0
+    exclude_formulas: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """Everything ``tensorprop fit`` needs; the YAML file has these four sections."""
+
+    model: ModelConfig = ModelConfig()
+    batch: BatchConfig = BatchConfig()
+    train: TrainConfig = TrainConfig()
+    data: DataConfig = DataConfig()
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

@@ -18,7 +18,7 @@ from ..config import BatchConfig
 from ..errors import BatchBudgetError
 from .graph import Graph
 
-__all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "make_batches", "padding_efficiency"]
+__all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "collate_in_budget", "make_batches", "padding_efficiency"]
 
 _DUMMY_EDGE = np.array([1.0, 0.0, 0.0])  # vector of padded edges, Angstrom (masked out)
 
@@ -144,15 +144,16 @@ def collate(graphs: Sequence[Graph], n_node: int, n_edge: int, n_graph: int, dty
     )
 
 
+def collate_in_budget(graphs: Sequence[Graph], budget: BatchConfig, dtype=np.float32) -> GraphBatch:
+    """Collate graphs already packed within ``budget``, padded as ``budget.pad_mode`` says."""
+    sizes = padded_sizes(sum(g.n_nodes for g in graphs), sum(g.n_edges for g in graphs), len(graphs), budget)
+    return collate(graphs, *sizes, dtype=dtype)
+
+
 def make_batches(graphs: Sequence[Graph], budget: BatchConfig, order: Iterable[int] | None = None,
                  dtype=np.float32) -> list[tuple[np.ndarray, GraphBatch]]:
     """Pack and collate: a list of (graph indices, padded batch)."""
-    out = []
-    for idx in pack(graphs, budget, order):
-        members = [graphs[i] for i in idx]
-        sizes = padded_sizes(sum(g.n_nodes for g in members), sum(g.n_edges for g in members), len(members), budget)
-        out.append((idx, collate(members, *sizes, dtype=dtype)))
-    return out
+    return [(idx, collate_in_budget([graphs[i] for i in idx], budget, dtype)) for idx in pack(graphs, budget, order)]
 
 
 def padding_efficiency(batches: Iterable[GraphBatch]) -> dict[str, float]:

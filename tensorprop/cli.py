@@ -1,0 +1,221 @@
+"""The ``tensorprop`` command line.
+
+    tensorprop fit becs|eps|becs-eps [--config C.yaml] [--data D] [--out RUN] [--max-steps N] [--seed S]
+                                     [--resume RUN] [--exclude-formula F ...] [--SECTION.KEY VALUE ...]
+    tensorprop evaluate RUN [--split test] [--data D] [--json] [--plots DIR]
+    tensorprop predict RUN_OR_MODEL STRUCTURE... [--out FILE.json|FILE.xyz]
+    tensorprop datasets [list | fetch NAME | verify NAME]
+
+Every field of the YAML config is also a flag, e.g. ``--train.learning_rate 0.002`` or
+``--model.hidden_irreps "16x0e+8x1o+8x1e+4x2e"`` (values are parsed as YAML).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+import warnings
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .config import FitConfig, config_from_dict, config_to_dict, load_yaml_config
+from .errors import TensorpropError
+
+__all__ = ["main"]
+
+TARGETS = {"becs": ["born_charges"], "eps": ["epsilon"], "becs-eps": ["born_charges", "epsilon"]}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser):
+    """--section.field for every field of FitConfig's sections (strings parsed as YAML later)."""
+    hints = typing.get_type_hints(FitConfig)
+    for section in dataclasses.fields(FitConfig):
+        group = parser.add_argument_group(f"{section.name} options (override the config file)")
+        for f in dataclasses.fields(hints[section.name]):
+            group.add_argument(f"--{section.name}.{f.name}", dest=f"set:{section.name}.{f.name}", metavar="V",
+                               default=None)
+
+
+def _fit_config(args) -> FitConfig:
+    base = config_to_dict(load_yaml_config(args.config, FitConfig) if args.config else FitConfig())
+    base["model"]["targets"] = TARGETS[args.target]
+    overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("set:") and v is not None}
+    for key, text in overrides.items():
+        section, field = key.split(".", 1)
+        base[section][field] = yaml.safe_load(text)
+    shortcuts = {"data.dataset": args.data, "train.max_steps": args.max_steps, "train.seed": args.seed,
+                 "data.max_train": args.max_train}
+    for key, value in shortcuts.items():
+        if value is not None:
+            section, field = key.split(".")
+            base[section][field] = value
+    if args.exclude_formula:
+        base["data"]["exclude_formulas"] = list(args.exclude_formula)
+    return config_from_dict(FitConfig, base)
+
+
+def cmd_fit(args) -> int:
+    from .train.loop import fit
+
+    if args.resume:
+        fit(None, args.resume, resume=True, max_steps=args.max_steps, progress=not args.no_progress)
+        return 0
+    cfg = _fit_config(args)
+    out = args.out or f"runs/{args.target}"
+    fit(cfg, out, progress=not args.no_progress)
+    return 0
+
+
+def _load_split_structures(run: Path, split: str, data: str | None):
+    from .data.registry import load_dataset
+    from .train.loop import read_run_config
+
+    if data is not None and split == "all":
+        return load_dataset(data)
+    cfg = read_run_config(run)
+    ds = load_dataset(data or cfg.data.dataset)
+    indices = json.loads((run / "split.json").read_text())[split]
+    return ds.subset(indices)
+
+
+def cmd_evaluate(args) -> int:
+    from .api import load_model
+    from .plots import parity_plots
+    from .train.evaluate import tensor_metrics
+
+    run = Path(args.run)
+    model = load_model(run)
+    crystals = _load_split_structures(run, args.split, args.data)
+    unseen = sum(bool(model.unseen_elements(c)) for c in crystals)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # counted and reported below
+        predictions = model.predict_many(crystals, progress=not args.json, unseen_elements="warn")
+    metrics = {"run": str(run), "split": args.split, **tensor_metrics(crystals, predictions),
+               "n_structures_with_unseen_elements": unseen}
+    plot_dir = Path(args.plots) if args.plots else run / f"eval_{args.split}"
+    metrics["plots"] = [str(p) for p in parity_plots(crystals, predictions, plot_dir, title=f"({args.split})")]
+    (plot_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(f"{run} on {args.split} ({metrics['n_structures']} structures, {unseen} with elements unseen in training)")
+    for key in ("born_mae", "born_rmse", "epsilon_mae", "epsilon_rmse", "epsilon_mae_diagonal",
+                "epsilon_mae_offdiagonal"):
+        if key in metrics:
+            print(f"  {key:<24} {metrics[key]:.4f}{' e' if key.startswith('born') else ''}")
+    if "born_mae_per_element" in metrics:
+        worst = sorted(metrics["born_mae_per_element"].items(), key=lambda kv: -kv[1])[:8]
+        print("  worst elements (born MAE, e): " + ", ".join(f"{k} {v:.3f}" for k, v in worst))
+    print(f"  plots: {', '.join(metrics['plots'])}")
+    return 0
+
+
+def _format_prediction(crystal, pred) -> str:
+    from ase.data import chemical_symbols
+
+    lines = [f"# {crystal.label or 'structure'} ({crystal.formula}, {crystal.n_atoms} atoms)"]
+    if "epsilon" in pred:
+        lines.append("eps_inf:")
+        lines += ["  " + " ".join(f"{x:9.4f}" for x in row) for row in pred["epsilon"]]
+    if "born_charges" in pred:
+        lines.append("Born effective charges Z*[a, b] = dP_a/du_b (e):")
+        for i, (z, t) in enumerate(zip(crystal.numbers, pred["born_charges"])):
+            rows = [" ".join(f"{x:8.4f}" for x in row) for row in t]
+            lines.append(f"  {i:4d} {chemical_symbols[z]:<3s} [{rows[0]}]")
+            lines += [f"           [{r}]" for r in rows[1:]]
+    return "\n".join(lines)
+
+
+def cmd_predict(args) -> int:
+    from .api import load_model
+    from .data.readers import read_structures, write_extxyz
+
+    model = load_model(args.model)
+    crystals = read_structures(args.structures)
+    predictions = model.predict_many(crystals, unseen_elements="warn" if args.allow_unseen_elements else "error")
+    if args.out:
+        out = Path(args.out)
+        if out.suffix == ".json":
+            out.write_text(json.dumps([
+                {"label": c.label, "formula": c.formula, "numbers": c.numbers.tolist(),
+                 **{k: np.asarray(v).tolist() for k, v in p.items()}} for c, p in zip(crystals, predictions)],
+                indent=1))
+        else:
+            write_extxyz(out, [c.replace(born_charges=p.get("born_charges"), epsilon=p.get("epsilon"))
+                               for c, p in zip(crystals, predictions)])
+        print(f"wrote {len(crystals)} predictions to {out}")
+    else:
+        print("\n\n".join(_format_prediction(c, p) for c, p in zip(crystals, predictions)))
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .data.registry import REGISTRY, resolve_dataset_file, verify_dataset
+
+    if args.action == "list":
+        for name, spec in REGISTRY.items():
+            print(f"{name:<22} {spec.filename:<30} {spec.description}")
+    elif args.action == "fetch":
+        print(resolve_dataset_file(args.name))
+    else:
+        print(f"{verify_dataset(args.name)}: sha256 OK")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tensorprop", description="Equivariant Born charges and dielectric tensors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fit", help="train a model on a data set's train split")
+    p.add_argument("target", choices=sorted(TARGETS), help="what to learn")
+    p.add_argument("--config", help="YAML file with model/batch/train/data sections")
+    p.add_argument("--data", help="registered data set name or ext-xyz path")
+    p.add_argument("--out", help="run folder (default runs/TARGET)")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-train", type=int, help="use a seeded subset of this many training structures")
+    p.add_argument("--exclude-formula", action="append", help="leave this reduced formula out of train/valid")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("evaluate", help="errors and parity plots of a trained run")
+    p.add_argument("run")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test", "all"])
+    p.add_argument("--data", help="data set to evaluate on instead of the run's (with --split all: every structure)")
+    p.add_argument("--json", action="store_true", help="print metrics as JSON")
+    p.add_argument("--plots", help="folder for the parity plots (default RUN/eval_SPLIT)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="Born charges and eps_inf of structures (POSCAR, CIF, ext-xyz)")
+    p.add_argument("model", help="run folder, model .npz, or 'default' for the bundled model")
+    p.add_argument("structures", nargs="+")
+    p.add_argument("--out", help="write predictions to FILE.json or FILE.xyz (ext-xyz)")
+    p.add_argument("--allow-unseen-elements", action="store_true",
+                   help="predict (with a warning) structures with elements absent from the training set")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("datasets", help="list, fetch or verify the registered data sets")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "fetch", "verify"])
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TensorpropError as exc:
+        print(f"tensorprop: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

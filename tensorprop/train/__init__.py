@@ -1,0 +1,1 @@
+"""Training: statistics, losses, optimiser state and step, checkpoints, the fit loop, evaluation."""

@@ -1,0 +1,198 @@
+"""``fit``: data -> statistics -> model -> optimiser -> loop, writing a run folder.
+
+Run folder layout::
+
+    RUN/config.yaml          resolved FitConfig (avg_num_neighbors filled in from data)
+    RUN/split.json           dataset indices of train/valid/test actually used, excluded formulas
+    RUN/metrics.jsonl        one JSON line per validation
+    RUN/checkpoints/last.npz full training state (atomic; see train/checkpoint.py)
+    RUN/model.npz            EMA weights with the best validation loss (a tensorprop model file)
+    RUN/summary.json         final figures
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import jax
+import numpy as np
+import yaml
+
+from ..api import TensorModel, init_params
+from ..config import FitConfig, config_from_dict, config_to_dict
+from ..data.batching import make_batches, padding_efficiency
+from ..errors import ConfigError
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import batch_stream, build_graphs, load_training_data
+from .state import init_state, make_eval_step, make_optimizer, make_train_step
+from .statistics import training_statistics
+
+__all__ = ["fit", "read_run_config", "summarize_errors"]
+
+
+def read_run_config(run: str | Path) -> FitConfig:
+    path = Path(run) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no config in run folder {run}")
+    return config_from_dict(FitConfig, yaml.safe_load(path.read_text()))
+
+
+def summarize_errors(sums: dict, prefix: str) -> dict:
+    """Error sums (see losses.tensor_errors) -> MAE / RMSE figures named ``{prefix}_born_mae`` ..."""
+    out = {}
+    for target in ("born", "epsilon"):
+        n = float(sums.get(f"{target}_count", 0.0))
+        if n > 0:
+            out[f"{prefix}_{target}_mae"] = float(sums[f"{target}_abs"]) / n
+            out[f"{prefix}_{target}_rmse"] = float(np.sqrt(float(sums[f"{target}_sq"]) / n))
+    return out
+
+
+@contextmanager
+def _stop_on_signals(flag: dict):
+    """SIGINT/SIGTERM set ``flag["stop"]``; the loop then checkpoints and returns."""
+
+    def handler(signum, frame):
+        flag["stop"] = signal.Signals(signum).name
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _validate(eval_step, params, stats, batches) -> dict:
+    sums: dict = {}
+    loss, n = 0.0, 0
+    for _, b in batches:
+        _, m = eval_step(params, stats, b)
+        m = jax.device_get(m)
+        loss += float(m.pop("loss")) * int(b.graph_mask.sum())
+        n += int(b.graph_mask.sum())
+        for k, v in m.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+    return {"valid_loss": loss / max(n, 1), **summarize_errors(sums, "valid")}
+
+
+def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max_steps: int | None = None,
+        progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Train a model and write the run folder; returns the summary dict.
+
+    With ``resume=True`` the run's own config.yaml and last checkpoint are used (``cfg`` is
+    ignored) and training continues with exactly the batches and updates the uninterrupted
+    run would have made. ``max_steps`` overrides ``cfg.train.max_steps``.
+    """
+    out = Path(out_dir)
+    ckpt_path = out / "checkpoints" / "last.npz"
+    if resume:
+        cfg = read_run_config(out)
+    elif ckpt_path.exists():
+        raise ConfigError(f"{out}: run folder already holds a checkpoint; use --resume or another --out")
+    cfg = cfg or FitConfig()
+    if max_steps is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps=int(max_steps)))
+    tc = cfg.train
+
+    data = load_training_data(cfg.data, tc.seed)
+    train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
+    valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")
+    stats, avg_neighbors = training_statistics(train_graphs)
+    if not resume:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, avg_num_neighbors=round(avg_neighbors, 4)))
+    model = TensorModel(cfg.model, init_params(cfg.model, tc.seed), stats, elements=data.train.elements,
+                        metadata={"dataset": cfg.data.dataset, "n_train": len(data.train)})
+    optimizer = make_optimizer(tc)
+    state = init_state(model.params, optimizer)
+    best = {"valid_loss": float("inf"), "evals_since_best": 0, "best_step": 0}
+    if resume and ckpt_path.exists():
+        state, meta = load_checkpoint(ckpt_path, state)
+        best = meta["best"]
+        log(f"resumed {out} at step {int(state.step)}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    (out / "split.json").write_text(json.dumps({
+        "dataset": cfg.data.dataset, "train": list(data.train.indices), "valid": list(data.valid.indices),
+        "test": list(data.test.indices), "excluded_formulas": data.excluded}))
+    metrics_path = out / "metrics.jsonl"
+    start = int(state.step)
+    if metrics_path.exists():  # drop lines a killed run wrote after its last checkpoint
+        lines = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= start]
+        metrics_path.write_text("".join(ln + "\n" for ln in lines))
+
+    train_step = make_train_step(model.apply, optimizer, tc)
+    eval_step = make_eval_step(model.apply, tc)
+    valid_batches = make_batches(valid_graphs, cfg.batch)
+    stream = batch_stream(train_graphs, cfg.batch, tc.seed, start_step=start)
+    schedule_meta = {"config": config_to_dict(cfg)}
+    flag: dict = {"stop": None}
+    t0, window, last_line = time.time(), [], ""
+    eff_batches = []
+
+    def checkpoint():
+        save_checkpoint(ckpt_path, state, {**schedule_meta, "step": int(state.step), "best": best})
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=tc.max_steps, initial=start, desc="fit", unit="step", dynamic_ncols=True)
+    with _stop_on_signals(flag):
+        while int(state.step) < tc.max_steps and flag["stop"] is None:
+            epoch, batch = next(stream)
+            if len(eff_batches) < 50:
+                eff_batches.append(batch)
+            state, m = train_step(state, model.stats, batch)
+            window.append(m)
+            step = int(state.step)
+            if bar is not None:
+                bar.update(1)
+            evaluate_now = step % tc.eval_every == 0 or step == tc.max_steps
+            if step % 10 == 0 or evaluate_now:
+                host = jax.device_get(window)
+                sums = {k: sum(float(x[k]) for x in host) for k in host[0] if k not in ("finite",)}
+                train = {"train_loss": sums.pop("loss") / len(host), **summarize_errors(sums, "train")}
+                window = []
+                if bar is not None:
+                    bar.set_postfix_str(" ".join(f"{k.replace('train_', '')}={v:.4g}" for k, v in train.items()
+                                                 if not k.endswith("rmse")))
+            if evaluate_now:
+                record = {"step": step, "epoch": epoch, "wall_s": round(time.time() - t0, 2),
+                          "skipped": int(state.skipped), **train,
+                          **_validate(eval_step, state.ema_params, model.stats, valid_batches)}
+                with metrics_path.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+                if record["valid_loss"] < best["valid_loss"]:
+                    best = {"valid_loss": record["valid_loss"], "evals_since_best": 0, "best_step": step,
+                            **{k: v for k, v in record.items() if k.startswith("valid_")}}
+                    TensorModel(cfg.model, jax.device_get(state.ema_params), model.stats, elements=model.elements,
+                                metadata={**model.metadata, "step": step, **best}).save(out / "model.npz")
+                else:
+                    best["evals_since_best"] += 1
+                last_line = (f"step {step}: valid born MAE {record.get('valid_born_mae', float('nan')):.4f} e, "
+                             f"eps MAE {record.get('valid_epsilon_mae', float('nan')):.4f}")
+                if bar is not None:
+                    bar.write(last_line)
+                if tc.patience and best["evals_since_best"] >= tc.patience:
+                    flag["stop"] = "early stopping"
+            if step % tc.checkpoint_every == 0:
+                checkpoint()
+        checkpoint()
+    if bar is not None:
+        bar.close()
+    summary = {"run": str(out), "steps": int(state.step), "stopped_by": flag["stop"] or "max_steps",
+               "skipped_steps": int(state.skipped), "wall_s": round(time.time() - t0, 1),
+               "n_parameters": model.n_parameters, "n_train": len(data.train), "n_valid": len(data.valid),
+               "padding_efficiency": padding_efficiency(eff_batches) if eff_batches else None, "best": best}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    log(f"{out}: {summary['steps']} steps ({summary['stopped_by']}) in {summary['wall_s']} s; best valid "
+        f"born MAE {best.get('valid_born_mae', float('nan')):.4f} e, eps MAE "
+        f"{best.get('valid_epsilon_mae', float('nan')):.4f} at step {best['best_step']}")
+    return summary

@@ -1,0 +1,87 @@
+"""Optimiser, training state and the jit-compiled training and evaluation steps."""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from .losses import loss_fn, tensor_errors
+
+__all__ = ["TrainState", "make_optimizer", "init_state", "make_train_step", "make_eval_step"]
+
+
+class TrainState(NamedTuple):
+    """step () int32; params, ema_params: haiku dicts; opt_state: optax state;
+    skipped () int32: steps not applied because the loss or a gradient was not finite."""
+
+    step: jax.Array
+    params: dict
+    opt_state: optax.OptState
+    ema_params: dict
+    skipped: jax.Array
+
+
+def make_optimizer(cfg) -> optax.GradientTransformation:
+    """Warm-up + cosine decay schedule, global-norm clipping, AdamW or AMSGrad (``TrainConfig``)."""
+    schedule = optax.warmup_cosine_decay_schedule(
+        init_value=0.0, peak_value=cfg.learning_rate, warmup_steps=min(cfg.warmup_steps, cfg.max_steps - 1),
+        decay_steps=cfg.max_steps, end_value=cfg.learning_rate * cfg.final_lr_ratio)
+    if cfg.optimizer == "amsgrad":
+        base = optax.chain(optax.scale_by_amsgrad(), optax.add_decayed_weights(cfg.weight_decay),
+                           optax.scale_by_learning_rate(schedule))
+    else:
+        base = optax.adamw(schedule, weight_decay=cfg.weight_decay)
+    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), base) if cfg.grad_clip > 0 else base
+
+
+def init_state(params, optimizer) -> TrainState:
+    params = jax.tree.map(jnp.asarray, params)
+    ema = jax.tree.map(lambda x: jnp.array(x, copy=True), params)  # distinct buffers: the step donates both
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params),
+                      ema_params=ema, skipped=jnp.zeros((), jnp.int32))
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def make_train_step(apply: Callable, optimizer, cfg) -> Callable:
+    """``(state, stats, batch) -> (state, metrics)``, jit-compiled with the state donated.
+
+    ``apply(params, stats, batch) -> predictions`` (see ``TensorModel.apply``). A step whose
+    loss or gradient is not finite leaves params, optimiser and EMA untouched and counts
+    in ``state.skipped`` (``nan_policy="skip"``).
+    """
+
+    def step_fn(state: TrainState, stats, batch):
+        def objective(params):
+            return loss_fn(apply(params, stats, batch), batch, cfg)
+
+        (loss, errors), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        # EMA with a warm start: the average forgets the random initial weights quickly
+        decay = jnp.minimum(cfg.ema_decay, (1.0 + state.step) / (10.0 + state.step))
+        ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, params)
+        ok = jnp.isfinite(loss) & _all_finite(grads)
+        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)  # noqa: E731
+        new_state = TrainState(step=state.step + 1, params=keep(params, state.params),
+                               opt_state=keep(opt_state, state.opt_state), ema_params=keep(ema, state.ema_params),
+                               skipped=state.skipped + (~ok).astype(jnp.int32))
+        return new_state, {"loss": loss, "finite": ok, **errors}
+
+    return jax.jit(step_fn, donate_argnums=(0,))
+
+
+def make_eval_step(apply: Callable, cfg) -> Callable:
+    """``(params, stats, batch) -> (predictions, error sums and loss)``, jit-compiled."""
+
+    def eval_fn(params, stats, batch):
+        pred = apply(params, stats, batch)
+        loss, errors = loss_fn(pred, batch, cfg)
+        return pred, {"loss": loss, **errors}
+
+    return jax.jit(eval_fn)
