@@ -72,15 +72,16 @@ def cmd_fit(args) -> int:
 
 
 def _load_split_structures(run: Path, split: str, data: str | None):
+    """The structures to evaluate: the run's own split, or (model file / --data) the data set's committed split."""
     from .data.registry import load_dataset
     from .train.loop import read_run_config
 
-    if data is not None and split == "all":
-        return load_dataset(data)
-    cfg = read_run_config(run)
-    ds = load_dataset(data or cfg.data.dataset)
-    indices = json.loads((run / "split.json").read_text())[split]
-    return ds.subset(indices)
+    if split == "all":
+        return load_dataset(data or "phonon-becs")
+    if run.is_dir() and (run / "split.json").is_file() and data is None:
+        ds = load_dataset(read_run_config(run).data.dataset)
+        return ds.subset(json.loads((run / "split.json").read_text())[split])
+    return load_dataset(data or "phonon-becs").split(split)
 
 
 def cmd_evaluate(args) -> int:
@@ -89,7 +90,7 @@ def cmd_evaluate(args) -> int:
     from .train.evaluate import tensor_metrics
 
     run = Path(args.run)
-    model = load_model(run)
+    model = load_model(args.run)
     crystals = _load_split_structures(run, args.split, args.data)
     unseen = sum(bool(model.unseen_elements(c)) for c in crystals)
     with warnings.catch_warnings():
@@ -97,7 +98,7 @@ def cmd_evaluate(args) -> int:
         predictions = model.predict_many(crystals, progress=not args.json, unseen_elements="warn")
     metrics = {"run": str(run), "split": args.split, **tensor_metrics(crystals, predictions),
                "n_structures_with_unseen_elements": unseen}
-    plot_dir = Path(args.plots) if args.plots else run / f"eval_{args.split}"
+    plot_dir = Path(args.plots) if args.plots else (run if run.is_dir() else Path(".")) / f"eval_{args.split}"
     metrics["plots"] = [str(p) for p in parity_plots(crystals, predictions, plot_dir, title=f"({args.split})")]
     (plot_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if args.json:
@@ -185,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
     p.set_defaults(func=cmd_fit)
 
-    p = sub.add_parser("evaluate", help="errors and parity plots of a trained run")
-    p.add_argument("run")
+    p = sub.add_parser("evaluate", help="errors and parity plots of a trained run or model file")
+    p.add_argument("run", help="run folder, model .npz, or 'default' for the bundled model")
     p.add_argument("--split", default="test", choices=["train", "valid", "test", "all"])
     p.add_argument("--data", help="data set to evaluate on instead of the run's (with --split all: every structure)")
     p.add_argument("--json", action="store_true", help="print metrics as JSON")

@@ -149,6 +149,9 @@ class TrainConfig:
         ``"skip"``: a step with a non-finite loss or gradient is not applied and is counted.
     seed : int
         Seed of the initial weights and of the data order.
+    dtype : str
+        ``"float32"`` (default) or ``"float64"`` for parameters and batches (float64 turns
+        on jax's x64 mode for the process).
     """
 
     max_steps: int = 20000
@@ -169,10 +172,11 @@ class TrainConfig:
     patience: int = 0
     nan_policy: str = "skip"
     seed: int = 0
+    dtype: str = "float32"
 
     def __post_init__(self):
         choices = {"optimizer": ("adamw", "amsgrad"), "born_loss": ("huber", "mse", "mae"),
-                   "epsilon_loss": ("log", "huber"), "nan_policy": ("skip",)}
+                   "epsilon_loss": ("log", "huber"), "nan_policy": ("skip",), "dtype": ("float32", "float64")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"train.{key} must be one of {allowed}, got {getattr(self, key)!r}")

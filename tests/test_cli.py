@@ -114,3 +114,15 @@ def test_interrupted_then_resumed_equals_uninterrupted(small_data, tmp_path):
     mb = [json.loads(x) for x in (broken / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in mb] == [m["step"] for m in ma]
     assert mb[-1]["valid_born_mae"] == pytest.approx(ma[-1]["valid_born_mae"], rel=1e-5)
+
+
+def test_float64_training(small_data, tmp_path):
+    """float64 runs in its own process (x64 is a process-wide jax switch)."""
+    run = tmp_path / "f64"
+    proc = _run_cli("fit", "becs-eps", "--data", str(small_data), "--out", str(run), "--max-steps", "2",
+                    "--no-progress", "--train.dtype", "float64", *TINY_FLAGS)
+    output = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, output
+    leaves = _leaves(run / "checkpoints" / "last.npz")
+    floats = [v for v in leaves.values() if v.dtype.kind == "f"]
+    assert floats and all(v.dtype == np.float64 for v in floats)

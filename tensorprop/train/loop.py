@@ -100,6 +100,9 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     if max_steps is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps=int(max_steps)))
     tc = cfg.train
+    dtype = np.dtype(tc.dtype)
+    if dtype == np.float64:
+        jax.config.update("jax_enable_x64", True)  # entry point of a float64 run, before any array is made
 
     data = load_training_data(cfg.data, tc.seed)
     train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
@@ -107,7 +110,8 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     stats, avg_neighbors = training_statistics(train_graphs)
     if not resume:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, avg_num_neighbors=round(avg_neighbors, 4)))
-    model = TensorModel(cfg.model, init_params(cfg.model, tc.seed), stats, elements=data.train.elements,
+    params = jax.tree.map(lambda x: np.asarray(x, dtype), init_params(cfg.model, tc.seed))
+    model = TensorModel(cfg.model, params, stats, elements=data.train.elements,
                         metadata={"dataset": cfg.data.dataset, "n_train": len(data.train)})
     optimizer = make_optimizer(tc)
     state = init_state(model.params, optimizer)
@@ -129,8 +133,8 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
 
     train_step = make_train_step(model.apply, optimizer, tc)
     eval_step = make_eval_step(model.apply, tc)
-    valid_batches = make_batches(valid_graphs, cfg.batch)
-    stream = batch_stream(train_graphs, cfg.batch, tc.seed, start_step=start)
+    valid_batches = make_batches(valid_graphs, cfg.batch, dtype=dtype)
+    stream = batch_stream(train_graphs, cfg.batch, tc.seed, start_step=start, dtype=dtype)
     schedule_meta = {"config": config_to_dict(cfg)}
     flag: dict = {"stop": None}
     t0, window, last_line = time.time(), [], ""

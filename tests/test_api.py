@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+import tensorprop
+from tensorprop.errors import CheckpointError, DataError
+from tests.conftest import TINY, rocksalt_nacl, triclinic
+
+
+def test_predict_accepts_ase_pymatgen_and_crystal(tiny_model):
+    from pymatgen.core import Lattice, Structure
+
+    c = rocksalt_nacl()
+    ref = tiny_model.predict(c)
+    assert ref["born_charges"].shape == (2, 3, 3) and ref["epsilon"].shape == (3, 3)
+    assert ref["born_charges"].dtype == np.float64
+    atoms = tiny_model.predict(c.to_ase())
+    s = Structure(Lattice(c.cell), ["Na", "Cl"], c.positions, coords_are_cartesian=True)
+    pmg = tiny_model.predict(s)
+    for out in (atoms, pmg):
+        np.testing.assert_allclose(out["born_charges"], ref["born_charges"], atol=1e-5)
+        np.testing.assert_allclose(out["epsilon"], ref["epsilon"], atol=1e-5)
+    np.testing.assert_allclose(tiny_model.predict(bulk("NaCl", "rocksalt", a=5.64))["epsilon"], ref["epsilon"],
+                               atol=1e-4)
+
+
+def test_save_load_round_trip(tiny_model, tmp_path):
+    path = tiny_model.save(tmp_path / "m.npz")
+    loaded = tensorprop.load_model(path)
+    assert loaded.config == tiny_model.config and loaded.n_parameters == tiny_model.n_parameters
+    a, b = tiny_model.predict(triclinic()), loaded.predict(triclinic())
+    np.testing.assert_array_equal(a["born_charges"], b["born_charges"])
+    np.testing.assert_array_equal(a["epsilon"], b["epsilon"])
+    # a run folder holding model.npz loads it
+    (tmp_path / "run").mkdir()
+    tiny_model.save(tmp_path / "run" / "model.npz")
+    assert tensorprop.load_model(tmp_path / "run").config == tiny_model.config
+
+
+def test_single_heads():
+    eps_only = tensorprop.build_model({**TINY, "targets": ["epsilon"]})
+    out = eps_only.predict(rocksalt_nacl())
+    assert set(out) == {"epsilon"}
+    born_only = tensorprop.build_model({**TINY, "targets": ["born_charges"]})
+    assert set(born_only.predict(rocksalt_nacl())) == {"born_charges"}
+    assert born_only.n_parameters < tensorprop.build_model(TINY).n_parameters
+
+
+def test_unknown_elements_refused(tiny_model, tmp_path):
+    from tensorprop.api import TensorModel
+
+    m = TensorModel(tiny_model.config, tiny_model.params, tiny_model.stats, elements=[11, 17])
+    m.predict(rocksalt_nacl())
+    with pytest.raises(DataError, match=r"structure 0: element\(s\) Li, O, Ti not in this model's training set"):
+        m.predict(triclinic())
+
+
+def test_bad_model_files(tiny_model, tmp_path):
+    with pytest.raises(CheckpointError, match="no such model file"):
+        tensorprop.load_model(tmp_path / "missing.npz")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip file")
+    with pytest.raises(CheckpointError, match="junk.npz: not a readable tensorprop model file"):
+        tensorprop.load_model(junk)
+    # a newer format version is refused with both versions named
+    good = tiny_model.save(tmp_path / "good.npz")
+    with np.load(good) as z:
+        files = {k: z[k] for k in z.files}
+    meta = json.loads(files["__meta__"].tobytes())
+    meta["format_version"] = 99
+    files["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(tmp_path / "future.npz", **files)
+    with pytest.raises(CheckpointError, match="format 99, this tensorprop reads format 1"):
+        tensorprop.load_model(tmp_path / "future.npz")
+    # a config that does not match the stored parameters
+    meta["format_version"] = 1
+    meta["model_config"]["num_layers"] = 3
+    files["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(tmp_path / "mismatch.npz", **files)
+    with pytest.raises(CheckpointError, match="parameter shapes do not match"):
+        tensorprop.load_model(tmp_path / "mismatch.npz")
+    meta["model_config"]["hidden_irrep"] = "1x0e"
+    files["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(tmp_path / "badcfg.npz", **files)
+    with pytest.raises(CheckpointError, match="incompatible model config: unknown key"):
+        tensorprop.load_model(tmp_path / "badcfg.npz")
