@@ -22,6 +22,7 @@ import numpy as np
 from .config import BatchConfig, ModelConfig, config_from_dict, config_to_dict
 from .data.batching import make_batches
 from .data.graph import build_graph
+from .data.validate import check_crystal
 from .data.convert import as_crystal
 from .errors import CheckpointError, ConfigError, DataError
 from .model_file import read_model_file, write_model_file
@@ -105,6 +106,7 @@ class TensorModel:
         """
         crystals = [as_crystal(s) for s in structures]
         for i, c in enumerate(crystals):
+            check_crystal(c, c.label or "<structure>", i, allow_left_handed=True)
             self._check_elements(c, i, unseen_elements)
         graphs = [build_graph(c, self.config.cutoff, index=i) for i, c in enumerate(crystals)]
         if batch is None:

@@ -86,3 +86,15 @@ def test_bad_model_files(tiny_model, tmp_path):
     np.savez(tmp_path / "badcfg.npz", **files)
     with pytest.raises(CheckpointError, match="incompatible model config: unknown key"):
         tensorprop.load_model(tmp_path / "badcfg.npz")
+
+
+def test_predict_validates_structures_built_in_memory(tiny_model):
+    c = rocksalt_nacl()
+    with pytest.raises(DataError, match="NaCl, structure 0: .*non-finite value"):
+        tiny_model.predict(c.replace(positions=np.array([[0, 0, 0], [np.nan, 0, 0]])))
+    with pytest.raises(DataError, match="structure 1: atoms 0 and 1 overlap: distance 0.1 A"):
+        tiny_model.predict_many([c, c.replace(positions=np.array([[0, 0, 0], [0.1, 0, 0]]))])
+    # a rotoinversion makes the cell left-handed: still a valid crystal for prediction
+    flipped = c.replace(cell=-c.cell, positions=-c.positions)
+    assert np.linalg.det(flipped.cell) < 0
+    np.testing.assert_allclose(tiny_model.predict(flipped)["epsilon"], tiny_model.predict(c)["epsilon"], atol=1e-4)

@@ -1,0 +1,287 @@
+"""Readers of structure and label files; each converts at once into :class:`Crystal`.
+
+Formats: ext-xyz (multi-frame, per-atom Born charges ``becs`` as 9 numbers per atom,
+row-major Z[i, a, b] = dP_a/du_(i,b) in e; per-frame ``eps`` as 9 numbers), VASP
+POSCAR/CONTCAR, CIF, and phonopy BORN files. Lengths in Angstrom. Every failure is a
+:class:`~tensorprop.errors.DataError` naming the file, the structure index and the problem.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from tensorprop.data.convert import (BORN_KEYS, EPSILON_KEYS, as_crystal, atoms_to_crystal, from_ase,
+                                     from_phonopy_atoms, from_pymatgen, to_phonopy_atoms)
+from tensorprop.data.records import Crystal
+from tensorprop.data.writers import write_extxyz
+from tensorprop.errors import DataError
+
+__all__ = [
+    "read_extxyz",
+    "iter_extxyz",
+    "read_structure",
+    "read_structures",
+    "read_born",
+    "write_extxyz",
+    "from_ase",
+    "from_pymatgen",
+    "from_phonopy_atoms",
+    "to_phonopy_atoms",
+    "as_crystal",
+]
+
+_EXTXYZ_SUFFIXES = (".xyz", ".extxyz")
+_FORMAT_ALIASES = {"vasp": "vasp", "poscar": "vasp", "contcar": "vasp", "cif": "cif",
+                   "xyz": "extxyz", "extxyz": "extxyz"}
+
+
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    p = Path(path)
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise DataError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise DataError(str(path), "is a directory, not a file") from None
+    except OSError as exc:
+        raise DataError(str(path), f"cannot read file: {exc}") from None
+
+
+def _split_frames(data: bytes, source: str) -> Iterator[tuple[int, str]]:
+    """Yield ``(index, text)`` of each ext-xyz frame, checking headers and line counts."""
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the terminator of the last line
+    k, index = 0, 0
+    while k < len(lines):
+        if not lines[k].strip():  # blank separator lines
+            k += 1
+            continue
+        try:
+            natoms = int(lines[k])
+        except ValueError:
+            raise DataError(source, f"line {k + 1}: expected the atom count of an ext-xyz frame, got "
+                                    f"{lines[k][:40]!r}", index) from None
+        if natoms < 0:
+            raise DataError(source, f"line {k + 1}: negative atom count {natoms}", index)
+        end = k + 2 + natoms
+        if end > len(lines):
+            have = max(len(lines) - k - 2, 0)
+            raise DataError(source, f"truncated file: frame declares {natoms} atoms but only {have} atom "
+                                    f"lines follow (line {k + 1})", index)
+        while end < len(lines) and lines[end].lstrip().startswith(b"VEC"):
+            end += 1
+        try:
+            text = b"\n".join(lines[k:end]).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(source, f"frame starting at line {k + 1} is not UTF-8 text: {exc}", index) from None
+        yield index, text + "\n"
+        k, index = end, index + 1
+
+
+def iter_extxyz(path: str | os.PathLike, *, born_key: str | None = None, epsilon_key: str | None = None,
+                require_labels: bool = True, min_distance: float = 0.5) -> Iterator[Crystal]:
+    """Iterate over the frames of an ext-xyz file as checked :class:`Crystal` records.
+
+    See :func:`read_extxyz` for the parameters; frames are parsed lazily.
+    """
+    from ase.io.extxyz import read_xyz
+
+    source = str(path)
+    basename = os.path.basename(source)
+    born_keys = (born_key,) if born_key else BORN_KEYS
+    eps_keys = (epsilon_key,) if epsilon_key else EPSILON_KEYS
+    count = 0
+    for index, text in _split_frames(_read_bytes(path), source):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                atoms = next(read_xyz(io.StringIO(text), 0))
+        except Exception as exc:
+            raise DataError(source, f"cannot parse ext-xyz frame: {type(exc).__name__}: {exc}", index) from None
+        yield atoms_to_crystal(atoms, source=source, index=index, label=f"{basename}#{index}",
+                               born_keys=born_keys, epsilon_keys=eps_keys, require_labels=require_labels,
+                               min_distance=min_distance)
+        count += 1
+    if count == 0:
+        raise DataError(source, "no structures in file (empty ext-xyz file)")
+
+
+def read_extxyz(path: str | os.PathLike, *, born_key: str | None = None, epsilon_key: str | None = None,
+                require_labels: bool = True, min_distance: float = 0.5) -> list[Crystal]:
+    """Read every frame of an ext-xyz file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The ext-xyz file.
+    born_key : str, optional
+        Per-atom property with the Born charges (9 numbers per atom, row-major
+        Z[a, b] = dP_a/du_b, e); default the first present of ``"becs"``,
+        ``"born_charges"``, ``"born"``.
+    epsilon_key : str, optional
+        Per-frame key with the electronic dielectric tensor (9 numbers, row-major);
+        default the first present of ``"eps"``, ``"epsilon"``, ``"dielectric"``.
+    require_labels : bool
+        When True (default) a frame without both labels raises :class:`DataError`;
+        otherwise missing labels are ``None``.
+    min_distance : float
+        Smallest accepted interatomic distance, Angstrom.
+
+    Returns
+    -------
+    list of Crystal
+        One per frame, labelled ``"{basename}#{index}"``; other per-frame keys,
+        calculator results and extra per-atom arrays are kept in ``info``.
+
+    Raises
+    ------
+    DataError
+        Missing file, unparsable or truncated frame, missing or misshaped labels,
+        or a structure failing :func:`~tensorprop.data.validate.check_crystal`.
+    """
+    return list(iter_extxyz(path, born_key=born_key, epsilon_key=epsilon_key, require_labels=require_labels,
+                            min_distance=min_distance))
+
+
+def _guess_format(path: Path) -> str:
+    name = path.name.lower()
+    if name.startswith(("poscar", "contcar")) or name.endswith((".vasp", ".poscar", ".contcar")):
+        return "vasp"
+    if name.endswith(".cif"):
+        return "cif"
+    if name.endswith(_EXTXYZ_SUFFIXES):
+        return "extxyz"
+    raise DataError(str(path), "cannot tell the file format from its name; pass format= one of "
+                               "'vasp' (POSCAR/CONTCAR), 'cif', 'extxyz'")
+
+
+def _read_vasp(path: Path) -> Crystal:
+    import ase.io
+
+    data = _read_bytes(path)  # gives the 'no such file' error
+    try:
+        text = data.decode("utf-8")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            atoms = ase.io.read(io.StringIO(text), format="vasp")
+    except Exception as exc:
+        raise DataError(str(path), f"cannot parse POSCAR: {type(exc).__name__}: {exc}", 0) from None
+    return atoms_to_crystal(atoms, source=str(path), index=0, label=path.name)
+
+
+def _read_cif(path: Path) -> Crystal:
+    from pymatgen.io.cif import CifParser
+
+    data = _read_bytes(path)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            parser = CifParser(io.StringIO(data.decode("utf-8")))
+            structures = parser.parse_structures(primitive=False, on_error="ignore")
+    except Exception as exc:
+        raise DataError(str(path), f"cannot parse CIF: {type(exc).__name__}: {exc}", 0) from None
+    if not structures:
+        why = "; ".join(str(w.message) for w in caught)[:300] or "no structure found"
+        raise DataError(str(path), f"cannot parse CIF: {why}", 0)
+    return from_pymatgen(structures[0], source=str(path), index=0, label=path.name)
+
+
+def read_structure(path: str | os.PathLike, *, format: str | None = None) -> Crystal:
+    """Read one structure from a POSCAR/CONTCAR, CIF or (ext-)xyz file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    format : {"vasp", "poscar", "cif", "xyz", "extxyz"}, optional
+        Default: from the file name (``POSCAR*``, ``CONTCAR*``, ``*.vasp``, ``*.cif``,
+        ``*.xyz``, ``*.extxyz``).
+
+    Returns
+    -------
+    Crystal
+        Cell as written in the file (a CIF's conventional cell is kept, not reduced);
+        for ext-xyz the first frame, with labels when present.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(str(path), "no such file")
+    fmt = _guess_format(p) if format is None else _FORMAT_ALIASES.get(str(format).lower())
+    if fmt is None:
+        raise DataError(str(path), f"unknown format {format!r}; use one of {sorted(_FORMAT_ALIASES)}")
+    if fmt == "vasp":
+        return _read_vasp(p)
+    if fmt == "cif":
+        return _read_cif(p)
+    return next(iter_extxyz(p, require_labels=False))
+
+
+def read_structures(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Crystal]:
+    """Read several files with :func:`read_structure`; ext-xyz files expand to all their frames."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[Crystal] = []
+    for path in paths:
+        p = Path(path)
+        if p.name.lower().endswith(_EXTXYZ_SUFFIXES):
+            out.extend(iter_extxyz(p, require_labels=False))
+        else:
+            out.append(read_structure(p))
+    return out
+
+
+def read_born(path: str | os.PathLike, structure, *, symprec: float = 1e-5,
+              is_symmetry: bool = True) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Read a phonopy BORN file with phonopy's own parser.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The BORN file (line 1: unit conversion factor; line 2: 9 numbers of eps_inf;
+        then the Born charges of the symmetry-independent atoms, 9 numbers each).
+    structure : Crystal (or anything :func:`as_crystal` accepts)
+        The *primitive* cell that phonopy uses (e.g. FCC primitive of rock salt, not
+        the conventional unit cell); BORN lists its independent atoms in order.
+    symprec : float
+        Symmetry tolerance, Angstrom.
+    is_symmetry : bool
+        Symmetrise the tensors with the crystal symmetry, as phonopy does.
+
+    Returns
+    -------
+    born : (n_atoms, 3, 3) ndarray
+        Born charges of every atom of ``structure``, e, Z[i, a, b] = dP_a/du_(i,b).
+    epsilon : (3, 3) ndarray
+        Electronic dielectric tensor eps_inf.
+    factor : float or None
+        The unit conversion factor of line 1 (None when not a number).
+    """
+    from phonopy.file_IO import parse_BORN
+
+    source = str(path)
+    if not Path(path).is_file():
+        raise DataError(source, "no such file")
+    crystal = as_crystal(structure)
+    try:
+        primitive = to_phonopy_atoms(crystal)
+    except DataError as exc:
+        raise DataError(source, f"structure unusable for BORN: {exc.problem}") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            params = parse_BORN(primitive, symprec=symprec, is_symmetry=is_symmetry, filename=str(path))
+    except Exception as exc:
+        raise DataError(source, f"cannot parse BORN file for the {len(crystal.numbers)}-atom primitive cell "
+                                f"{crystal.formula}: {type(exc).__name__}: {exc}") from None
+    born = np.array(params["born"], dtype=np.float64).reshape(len(crystal.numbers), 3, 3)
+    epsilon = np.array(params["dielectric"], dtype=np.float64).reshape(3, 3)
+    if not (np.isfinite(born).all() and np.isfinite(epsilon).all()):
+        raise DataError(source, "non-finite value (NaN/inf) in the BORN file")
+    factor = params.get("factor")
+    return born, epsilon, None if factor is None else float(factor)
