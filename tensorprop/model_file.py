@@ -16,30 +16,40 @@ import numpy as np
 
 from .errors import CheckpointError
 
-__all__ = ["FORMAT_VERSION", "write_model_file", "read_model_file"]
+__all__ = ["FORMAT_VERSION", "atomic_savez", "write_model_file", "read_model_file"]
 
 FORMAT_VERSION = 1
 
 
-def write_model_file(path: str | Path, params: dict, stats: dict, meta: dict) -> Path:
-    """Write atomically (temp file in the same folder, then rename)."""
+def atomic_savez(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """``np.savez`` to a temporary file in the target folder, fsync, then rename over ``path``.
+
+    A crash or a full disk while writing leaves any previous file at ``path`` intact.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_model_file(path: str | Path, params: dict, stats: dict, meta: dict) -> Path:
+    """Write a model file atomically (see :func:`atomic_savez`)."""
     arrays = {f"params/{m}/{k}": np.asarray(v) for m, d in params.items() for k, v in d.items()}
     arrays.update({f"stats/{k}": np.asarray(v) for k, v in stats.items()})
     from . import __version__
 
     header = {"format_version": FORMAT_VERSION, "tensorprop_version": __version__, **meta}
     arrays["__meta__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_savez(path, arrays)
 
 
 def read_model_file(path: str | Path) -> tuple[dict, dict, dict]:

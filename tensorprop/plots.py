@@ -23,45 +23,40 @@ def _panel(ax, ref, pred, title, unit):
     ax.set_aspect("equal", adjustable="datalim")
 
 
-def parity_plots(crystals: Sequence[Crystal], predictions: Sequence[dict], out_dir: str | Path,
-                 title: str = "") -> list[Path]:
-    """Write ``parity_born.png`` (diagonal / off-diagonal Z* components) and ``parity_epsilon.png``
-    (eps_inf diagonal on log axes / off-diagonal). Returns the written paths."""
+def _parity_figure(ref, pred, name: str, unit: str, path: Path, *, log_diagonal: bool = False) -> Path:
+    """Two panels, diagonal and off-diagonal components of (n, 3, 3) tensors, saved as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     diag = np.eye(3, dtype=bool)
-    written = []
-    pairs = [(c.born_charges, p["born_charges"]) for c, p in zip(crystals, predictions)
-             if c.born_charges is not None and "born_charges" in p]
-    if pairs:
-        ref = np.concatenate([a for a, _ in pairs])
-        pred = np.concatenate([b for _, b in pairs])
-        fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
-        _panel(axes[0], ref[:, diag].ravel(), pred[:, diag].ravel(), "Z* diagonal", " e")
-        _panel(axes[1], ref[:, ~diag].ravel(), pred[:, ~diag].ravel(), "Z* off-diagonal", " e")
-        fig.suptitle(f"Born effective charges {title}".strip())
-        fig.tight_layout()
-        written.append(out_dir / "parity_born.png")
-        fig.savefig(written[-1], dpi=120)
-        plt.close(fig)
-    pairs = [(c.epsilon, p["epsilon"]) for c, p in zip(crystals, predictions)
-             if c.epsilon is not None and "epsilon" in p]
-    if pairs:
-        ref = np.stack([a for a, _ in pairs])
-        pred = np.stack([b for _, b in pairs])
-        fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
-        _panel(axes[0], ref[:, diag].ravel(), pred[:, diag].ravel(), "eps_inf diagonal", "")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
+    _panel(axes[0], ref[:, diag].ravel(), pred[:, diag].ravel(), f"{name} diagonal", unit)
+    if log_diagonal:
         axes[0].set_xscale("log")
         axes[0].set_yscale("log")
-        _panel(axes[1], ref[:, ~diag].ravel(), pred[:, ~diag].ravel(), "eps_inf off-diagonal", "")
-        fig.suptitle(f"Electronic dielectric tensor {title}".strip())
-        fig.tight_layout()
-        written.append(out_dir / "parity_epsilon.png")
-        fig.savefig(written[-1], dpi=120)
-        plt.close(fig)
+    _panel(axes[1], ref[:, ~diag].ravel(), pred[:, ~diag].ravel(), f"{name} off-diagonal", unit)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def parity_plots(crystals: Sequence[Crystal], predictions: Sequence[dict], out_dir: str | Path,
+                 title: str = "") -> list[Path]:
+    """Write ``parity_born.png`` (diagonal / off-diagonal Z* components) and ``parity_epsilon.png``
+    (eps_inf diagonal on log axes / off-diagonal). Returns the written paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key, name, unit, log in (("born_charges", f"Z* {title}".strip(), " e", False),
+                                 ("epsilon", f"eps_inf {title}".strip(), "", True)):
+        pairs = [(getattr(c, key), p[key]) for c, p in zip(crystals, predictions)
+                 if getattr(c, key) is not None and key in p]
+        if pairs:
+            ref = np.concatenate([np.reshape(a, (-1, 3, 3)) for a, _ in pairs])
+            pred = np.concatenate([np.reshape(b, (-1, 3, 3)) for _, b in pairs])
+            stem = "born" if key == "born_charges" else "epsilon"
+            written.append(_parity_figure(ref, pred, name, unit, out_dir / f"parity_{stem}.png", log_diagonal=log))
     return written

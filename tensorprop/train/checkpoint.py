@@ -10,14 +10,13 @@ the previous checkpoint: a crash or a full disk leaves the old checkpoint intact
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from ..errors import CheckpointError
+from ..model_file import atomic_savez
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
@@ -25,23 +24,11 @@ CHECKPOINT_VERSION = 1
 
 
 def save_checkpoint(path: str | Path, state, meta: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     leaves = jax.device_get(jax.tree.leaves(state))
     arrays = {f"leaf_{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
     header = {"checkpoint_version": CHECKPOINT_VERSION, **meta}
     arrays["__meta__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_savez(path, arrays)
 
 
 def load_checkpoint(path: str | Path, template) -> tuple[object, dict]:
