@@ -5,6 +5,8 @@
     tensorprop evaluate RUN [--split test] [--data D] [--json] [--plots DIR]
     tensorprop predict RUN_OR_MODEL STRUCTURE... [--out FILE.json|FILE.xyz]
     tensorprop datasets [list | fetch NAME | verify NAME]
+    tensorprop born STRUCTURE_OR_PHONOPY_YAML [--model M] [--all-atoms] [--symprec S]
+    tensorprop nac PHONOPY_YAML --force-sets FORCE_SETS [--model M] [--reference BORN] [--out DIR]
 
 Every field of the YAML config is also a flag, e.g. ``--train.learning_rate 0.002`` or
 ``--model.hidden_irreps "16x0e+8x1o+8x1e+4x2e"`` (values are parsed as YAML).
@@ -206,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", default="list", choices=["list", "fetch", "verify"])
     p.add_argument("name", nargs="?")
     p.set_defaults(func=cmd_datasets)
+
+    from .phonopy.cli import add_subcommands as add_phonopy_subcommands
+
+    add_phonopy_subcommands(sub)
     return parser
 
 

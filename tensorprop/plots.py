@@ -34,8 +34,14 @@ def _parity_figure(ref, pred, name: str, unit: str, path: Path, *, log_diagonal:
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
     _panel(axes[0], ref[:, diag].ravel(), pred[:, diag].ravel(), f"{name} diagonal", unit)
     if log_diagonal:
+        from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
         axes[0].set_xscale("log")
         axes[0].set_yscale("log")
+        for axis in (axes[0].xaxis, axes[0].yaxis):
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
     _panel(axes[1], ref[:, ~diag].ravel(), pred[:, ~diag].ravel(), f"{name} off-diagonal", unit)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

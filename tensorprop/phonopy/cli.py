@@ -1,0 +1,111 @@
+"""Subcommands ``born`` and ``nac`` of the ``tensorprop`` command line.
+
+    tensorprop born STRUCTURE_OR_PHONOPY_YAML [--model M] [--all-atoms] [--symprec S]
+    tensorprop nac PHONOPY_YAML --force-sets FORCE_SETS [--model M] [--reference BORN] [--out DIR]
+
+``born`` prints a BORN file of the predicted NAC parameters (or, with ``--all-atoms``,
+the phonopy-yaml ``nac:`` block listing every atom of the primitive cell) to stdout;
+what primitive cell was used goes to stderr. ``nac`` runs
+:func:`tensorprop.phonopy.workflow.run_nac` and prints the Gamma-point table.
+
+:func:`add_subcommands` registers both on an ``argparse`` sub-parser collection; each
+handler returns an exit code. Errors of tensorprop (:class:`~tensorprop.errors.TensorpropError`)
+propagate to the main command line, which prints them. ``python -m tensorprop.phonopy.cli``
+runs the two subcommands on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["add_subcommands", "cmd_born", "cmd_nac", "main"]
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def cmd_born(args) -> int:
+    """Handler of ``born``: print the BORN file (or yaml ``nac:`` block) predicted for a structure."""
+    from tensorprop.phonopy.born_file import nac_yaml_block, write_born
+    from tensorprop.phonopy.nac import predict_nac
+    from tensorprop.phonopy.workflow import load_phonopy, resolve_model
+
+    path = Path(args.structure)
+    if path.suffix.lower() in _YAML_SUFFIXES:
+        from phonopy.structure.cells import PrimitiveMatrixAutoDefaultWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PrimitiveMatrixAutoDefaultWarning)
+            target = load_phonopy(path, produce_fc=False)
+    else:
+        target = path
+    model = resolve_model(args.model)
+    result = predict_nac(model, target, symprec=args.symprec)
+    print(f"# {result.primitive_source}; {len(result.primitive)} atoms: {' '.join(result.symbols)}",
+          file=sys.stderr)
+    print(f"# symmetrisation changed Born charges by up to {result.born_correction_max:.2e} e, "
+          f"eps_inf by up to {result.dielectric_correction_max:.2e}", file=sys.stderr)
+    if args.all_atoms:
+        sys.stdout.write(nac_yaml_block(result))
+    else:
+        write_born(sys.stdout, result, symprec=result.symprec)
+    return 0
+
+
+def cmd_nac(args) -> int:
+    """Handler of ``nac``: predicted vs reference NAC on a phonopy calculation, table and plot."""
+    from tensorprop.phonopy.workflow import format_gamma_table, run_nac
+
+    summary = run_nac(args.phonopy_yaml, force_sets=args.force_sets, model=args.model,
+                      reference_born=args.reference, out_dir=args.out, npoints=args.npoints,
+                      plot=not args.no_plot)
+    print(format_gamma_table(summary))
+    print(f"wrote {', '.join(summary['files'].values())}")
+    return 0
+
+
+def add_subcommands(subparsers) -> None:
+    """Register ``born`` and ``nac`` on ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    p = subparsers.add_parser("born", help="predicted phonopy BORN file (NAC parameters) of a structure",
+                              description="Print a phonopy BORN file with predicted Born charges and eps_inf "
+                                          "of the primitive cell of a structure or phonopy yaml.")
+    p.add_argument("structure", metavar="STRUCTURE_OR_PHONOPY_YAML",
+                   help="POSCAR/CIF/ext-xyz file, or phonopy(_disp).yaml (its primitive cell is used)")
+    p.add_argument("--model", default="default", help="model file or run folder (default: the bundled model)")
+    p.add_argument("--all-atoms", action="store_true",
+                   help="print the phonopy-yaml 'nac:' block with every atom instead of a BORN file")
+    p.add_argument("--symprec", type=float, default=None,
+                   help="symmetry tolerance (default: the yaml's, or 1e-5)")
+    p.set_defaults(func=cmd_born)
+
+    p = subparsers.add_parser("nac", help="LO-TO splitting with predicted NAC on a phonopy calculation",
+                              description="Predict NAC parameters for a phonopy calculation, compare the Gamma "
+                                          "frequencies and bands with no NAC and with a reference BORN file.")
+    p.add_argument("phonopy_yaml", metavar="PHONOPY_YAML", help="phonopy_disp.yaml or phonopy.yaml")
+    p.add_argument("--force-sets", required=True, metavar="FORCE_SETS", help="phonopy FORCE_SETS file")
+    p.add_argument("--model", default="default", help="model file or run folder (default: the bundled model)")
+    p.add_argument("--reference", metavar="BORN", help="DFT BORN file to compare with")
+    p.add_argument("--out", default="nac", help="output folder (default ./nac)")
+    p.add_argument("--npoints", type=int, default=51, help="q-points on the longest band segment")
+    p.add_argument("--no-plot", action="store_true", help="skip the band structure and its plot")
+    p.set_defaults(func=cmd_nac)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``born`` or ``nac`` on their own (``python -m tensorprop.phonopy.cli nac ...``)."""
+    from tensorprop.errors import TensorpropError
+
+    parser = argparse.ArgumentParser(prog="tensorprop", description="tensorprop phonopy NAC tools")
+    add_subcommands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except TensorpropError as exc:
+        print(f"tensorprop: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
