@@ -215,13 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse, run the chosen subcommand, and turn tensorprop's own errors into exit code 2."""
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except TensorpropError as exc:
         print(f"tensorprop: error: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

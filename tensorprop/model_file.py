@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import CheckpointError
 
-__all__ = ["FORMAT_VERSION", "atomic_savez", "write_model_file", "read_model_file"]
+__all__ = ["FORMAT_VERSION", "atomic_savez", "read_npz_with_header", "write_model_file", "read_model_file"]
 
 FORMAT_VERSION = 1
 
@@ -55,22 +55,31 @@ def write_model_file(path: str | Path, params: dict, stats: dict, meta: dict) ->
     return atomic_savez(path, arrays)
 
 
-def read_model_file(path: str | Path) -> tuple[dict, dict, dict]:
-    """-> (params, stats, meta). :class:`CheckpointError` names the file and the problem."""
+def read_npz_with_header(path: str | Path, what: str) -> tuple[dict[str, np.ndarray], dict]:
+    """-> (arrays, JSON header) of an ``.npz`` written with a ``__meta__`` entry.
+
+    ``what`` names the kind of file ("model file", "checkpoint") in the :class:`CheckpointError`.
+    """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such model file")
+        raise CheckpointError(f"{path}: no such {what}")
     try:
         with np.load(path, allow_pickle=False) as z:
             files = {k: z[k] for k in z.files}
     except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable tensorprop model file ({exc})") from None
+        raise CheckpointError(f"{path}: not a readable tensorprop {what} ({exc})") from None
     if "__meta__" not in files:
-        raise CheckpointError(f"{path}: no __meta__ header; not a tensorprop model file")
+        raise CheckpointError(f"{path}: no __meta__ header; not a tensorprop {what}")
     try:
         meta = json.loads(files.pop("__meta__").tobytes().decode())
     except ValueError as exc:
         raise CheckpointError(f"{path}: corrupt header ({exc})") from None
+    return files, meta
+
+
+def read_model_file(path: str | Path) -> tuple[dict, dict, dict]:
+    """-> (params, stats, meta). :class:`CheckpointError` names the file and the problem."""
+    files, meta = read_npz_with_header(path, "model file")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path}: model file format {version}, this tensorprop reads format {FORMAT_VERSION}")

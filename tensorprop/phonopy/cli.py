@@ -95,16 +95,11 @@ def add_subcommands(subparsers) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``born`` or ``nac`` on their own (``python -m tensorprop.phonopy.cli nac ...``)."""
-    from tensorprop.errors import TensorpropError
+    from tensorprop.cli import run
 
     parser = argparse.ArgumentParser(prog="tensorprop", description="tensorprop phonopy NAC tools")
     add_subcommands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except TensorpropError as exc:
-        print(f"tensorprop: error: {exc}", file=sys.stderr)
-        return 2
+    return run(parser, argv)
 
 
 if __name__ == "__main__":

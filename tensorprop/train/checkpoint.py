@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from ..errors import CheckpointError
-from ..model_file import atomic_savez
+from ..model_file import atomic_savez, read_npz_with_header
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
@@ -33,15 +33,7 @@ def save_checkpoint(path: str | Path, state, meta: dict) -> Path:
 
 def load_checkpoint(path: str | Path, template) -> tuple[object, dict]:
     """-> (state with the structure of ``template``, header dict)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            files = {k: z[k] for k in z.files}
-        meta = json.loads(files.pop("__meta__").tobytes().decode())
-    except Exception as exc:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({exc})") from None
+    files, meta = read_npz_with_header(path, "checkpoint")
     if meta.get("checkpoint_version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path}: checkpoint version {meta.get('checkpoint_version')}, "
                               f"this tensorprop reads version {CHECKPOINT_VERSION}")
