@@ -145,13 +145,9 @@ class TensorModel:
         except ConfigError as exc:
             raise CheckpointError(f"{path}: incompatible model config: {exc}") from None
         model = cls(config, params, stats, elements=meta.get("elements"), metadata=meta.get("metadata"))
-        expected = jax.tree.map(np.shape, model._init_params(0))
-        if jax.tree.map(np.shape, params) != expected:
+        if jax.tree.map(np.shape, params) != param_shapes(config):
             raise CheckpointError(f"{path}: parameter shapes do not match the network its config describes")
         return model
-
-    def _init_params(self, seed: int):
-        return init_params(self.config, seed)
 
     def __repr__(self):
         heads = "+".join(self.config.targets)
@@ -172,6 +168,12 @@ def _example_batch(cutoff: float):
 @functools.lru_cache(maxsize=8)
 def _jitted_init(config: ModelConfig):
     return jax.jit(transformed_network(config).init)
+
+
+def param_shapes(config: ModelConfig):
+    """Shapes of the parameters of the network ``config`` describes (traced, not compiled or run)."""
+    shaped = jax.eval_shape(transformed_network(config).init, jax.random.PRNGKey(0), _example_batch(config.cutoff))
+    return jax.tree.map(lambda x: tuple(x.shape), shaped)
 
 
 def init_params(config: ModelConfig, seed: int = 0):

@@ -135,13 +135,13 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     eval_step = make_eval_step(model.apply, tc)
     valid_batches = make_batches(valid_graphs, cfg.batch, dtype=dtype)
     stream = batch_stream(train_graphs, cfg.batch, tc.seed, start_step=start, dtype=dtype)
-    schedule_meta = {"config": config_to_dict(cfg)}
+    checkpoint_header = {"config": config_to_dict(cfg)}
     flag: dict = {"stop": None}
     t0, window, last_line = time.time(), [], ""
     eff_batches = []
 
     def checkpoint():
-        save_checkpoint(ckpt_path, state, {**schedule_meta, "step": int(state.step), "best": best})
+        save_checkpoint(ckpt_path, state, {**checkpoint_header, "step": int(state.step), "best": best})
 
     bar = None
     if progress:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .losses import loss_fn, tensor_errors
+from .losses import loss_fn
 
 __all__ = ["TrainState", "make_optimizer", "init_state", "make_train_step", "make_eval_step"]
 
