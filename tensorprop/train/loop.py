@@ -137,8 +137,8 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     stream = batch_stream(train_graphs, cfg.batch, tc.seed, start_step=start, dtype=dtype)
     checkpoint_header = {"config": config_to_dict(cfg)}
     flag: dict = {"stop": None}
-    t0, window, last_line = time.time(), [], ""
-    eff_batches = []
+    t0, window, eff_batches = time.time(), [], []
+    step = start  # host-side copy of state.step: reading the device counter would stall async dispatch
 
     def checkpoint():
         save_checkpoint(ckpt_path, state, {**checkpoint_header, "step": int(state.step), "best": best})
@@ -149,13 +149,13 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
 
         bar = tqdm(total=tc.max_steps, initial=start, desc="fit", unit="step", dynamic_ncols=True)
     with _stop_on_signals(flag):
-        while int(state.step) < tc.max_steps and flag["stop"] is None:
+        while step < tc.max_steps and flag["stop"] is None:
             epoch, batch = next(stream)
             if len(eff_batches) < 50:
                 eff_batches.append(batch)
             state, m = train_step(state, model.stats, batch)
             window.append(m)
-            step = int(state.step)
+            step += 1
             if bar is not None:
                 bar.update(1)
             evaluate_now = step % tc.eval_every == 0 or step == tc.max_steps
@@ -180,10 +180,9 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
                                 metadata={**model.metadata, "step": step, **best}).save(out / "model.npz")
                 else:
                     best["evals_since_best"] += 1
-                last_line = (f"step {step}: valid born MAE {record.get('valid_born_mae', float('nan')):.4f} e, "
-                             f"eps MAE {record.get('valid_epsilon_mae', float('nan')):.4f}")
                 if bar is not None:
-                    bar.write(last_line)
+                    bar.write(f"step {step}: valid born MAE {record.get('valid_born_mae', float('nan')):.4f} e, "
+                              f"eps MAE {record.get('valid_epsilon_mae', float('nan')):.4f}")
                 if tc.patience and best["evals_since_best"] >= tc.patience:
                     flag["stop"] = "early stopping"
             if step % tc.checkpoint_every == 0:
