@@ -10,7 +10,6 @@ the jax device and the date.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import json
 import platform
@@ -19,12 +18,11 @@ import time
 import jax
 import numpy as np
 
-from tensorprop.api import TensorModel, init_params
 from tensorprop.config import FitConfig, load_yaml_config
 from tensorprop.data.batching import padding_efficiency
-from tensorprop.train.data import batch_stream, build_graphs, load_training_data
-from tensorprop.train.state import init_state, make_optimizer, make_train_step
-from tensorprop.train.statistics import training_statistics
+from tensorprop.train.data import batch_stream
+from tensorprop.train.loop import prepare_training
+from tensorprop.train.state import make_train_step
 
 
 def main(argv=None) -> dict:
@@ -32,15 +30,9 @@ def main(argv=None) -> dict:
     p.add_argument("--config", default="configs/becs-eps.yaml")
     p.add_argument("--steps", type=int, default=50)
     args = p.parse_args(argv)
-    cfg = load_yaml_config(args.config, FitConfig)
-    data = load_training_data(cfg.data, cfg.train.seed)
-    graphs = build_graphs(data.train, cfg.model.cutoff)
-    stats, avg = training_statistics(graphs)
-    model_cfg = dataclasses.replace(cfg.model, avg_num_neighbors=avg)
-    model = TensorModel(model_cfg, init_params(model_cfg, 0), stats)
-    optimizer = make_optimizer(cfg.train)
-    state = init_state(model.params, optimizer)
-    step = make_train_step(model.apply, optimizer, cfg.train)
+    setup = prepare_training(load_yaml_config(args.config, FitConfig))
+    cfg, graphs, model, state = setup.cfg, setup.train_graphs, setup.model, setup.state
+    step = make_train_step(model.apply, setup.optimizer, cfg.train)
     stream = batch_stream(graphs, cfg.batch, seed=0)
     batches = [next(stream)[1] for _ in range(args.steps + 4)]
 

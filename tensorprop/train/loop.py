@@ -18,10 +18,11 @@ import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import numpy as np
+import optax
 import yaml
 
 from ..api import TensorModel, init_params
@@ -29,11 +30,11 @@ from ..config import FitConfig, config_from_dict, config_to_dict
 from ..data.batching import make_batches, padding_efficiency
 from ..errors import ConfigError
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import batch_stream, build_graphs, load_training_data
-from .state import init_state, make_eval_step, make_optimizer, make_train_step
+from .data import SplitData, batch_stream, build_graphs, load_training_data
+from .state import TrainState, init_state, make_eval_step, make_optimizer, make_train_step
 from .statistics import training_statistics
 
-__all__ = ["fit", "read_run_config", "summarize_errors"]
+__all__ = ["fit", "prepare_training", "TrainingSetup", "read_run_config", "summarize_errors"]
 
 
 def read_run_config(run: str | Path) -> FitConfig:
@@ -82,6 +83,39 @@ def _validate(eval_step, params, stats, batches) -> dict:
     return {"valid_loss": loss / max(n, 1), **summarize_errors(sums, "valid")}
 
 
+class TrainingSetup(NamedTuple):
+    cfg: FitConfig  # with avg_num_neighbors filled in from the training graphs
+    data: SplitData
+    train_graphs: list
+    valid_graphs: list
+    model: TensorModel  # initial weights, training statistics, elements seen
+    optimizer: optax.GradientTransformation
+    state: TrainState
+
+
+def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool = False) -> TrainingSetup:
+    """data -> graphs -> statistics -> model -> optimiser state: everything before the first step.
+
+    ``adapt_model`` sets ``model.avg_num_neighbors`` from the training graphs (off when resuming,
+    whose config already holds it).
+    """
+    tc = cfg.train
+    dtype = np.dtype(tc.dtype)
+    if dtype == np.float64:
+        jax.config.update("jax_enable_x64", True)  # entry point of a float64 run, before any array is made
+    data = load_training_data(cfg.data, tc.seed)
+    train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
+    valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")
+    stats, avg_neighbors = training_statistics(train_graphs)
+    if adapt_model:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, avg_num_neighbors=round(avg_neighbors, 4)))
+    params = jax.tree.map(lambda x: np.asarray(x, dtype), init_params(cfg.model, tc.seed))
+    model = TensorModel(cfg.model, params, stats, elements=data.train.elements,
+                        metadata={"dataset": cfg.data.dataset, "n_train": len(data.train)})
+    optimizer = make_optimizer(tc)
+    return TrainingSetup(cfg, data, train_graphs, valid_graphs, model, optimizer, init_state(model.params, optimizer))
+
+
 def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max_steps: int | None = None,
         progress: bool = True, log: Callable[[str], None] = print) -> dict:
     """Train a model and write the run folder; returns the summary dict.
@@ -101,20 +135,9 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps=int(max_steps)))
     tc = cfg.train
     dtype = np.dtype(tc.dtype)
-    if dtype == np.float64:
-        jax.config.update("jax_enable_x64", True)  # entry point of a float64 run, before any array is made
-
-    data = load_training_data(cfg.data, tc.seed)
-    train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
-    valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")
-    stats, avg_neighbors = training_statistics(train_graphs)
-    if not resume:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, avg_num_neighbors=round(avg_neighbors, 4)))
-    params = jax.tree.map(lambda x: np.asarray(x, dtype), init_params(cfg.model, tc.seed))
-    model = TensorModel(cfg.model, params, stats, elements=data.train.elements,
-                        metadata={"dataset": cfg.data.dataset, "n_train": len(data.train)})
-    optimizer = make_optimizer(tc)
-    state = init_state(model.params, optimizer)
+    setup = prepare_training(cfg, adapt_model=not resume, progress=progress)
+    cfg, data, train_graphs, valid_graphs = setup.cfg, setup.data, setup.train_graphs, setup.valid_graphs
+    model, optimizer, state = setup.model, setup.optimizer, setup.state
     best = {"valid_loss": float("inf"), "evals_since_best": 0, "best_step": 0}
     if resume and ckpt_path.exists():
         state, meta = load_checkpoint(ckpt_path, state)

@@ -170,30 +170,24 @@ _cell_angle_alpha 90
 _cell_angle_beta 90
 _cell_angle_gamma 90
 """
+ATOM_SITE_LOOP = """loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+"""
 CIF_P1 = CIF_HEAD + """_symmetry_space_group_name_H-M 'P 1'
 loop_
 _symmetry_equiv_pos_as_xyz
 'x, y, z'
-loop_
-_atom_site_label
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-_atom_site_occupancy
-""" + "".join(f"{s}{i} {s} {x} {y} {z} 1.0\n" for i, (s, x, y, z) in enumerate(
+""" + ATOM_SITE_LOOP + "".join(f"{s}{i} {s} {x} {y} {z} 1.0\n" for i, (s, x, y, z) in enumerate(
     [("Na", 0, 0, 0), ("Na", 0, .5, .5), ("Na", .5, 0, .5), ("Na", .5, .5, 0),
      ("Cl", .5, .5, .5), ("Cl", .5, 0, 0), ("Cl", 0, .5, 0), ("Cl", 0, 0, .5)]))
 CIF_FM3M = CIF_HEAD + """_symmetry_space_group_name_H-M 'F m -3 m'
 _symmetry_Int_Tables_number 225
-loop_
-_atom_site_label
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-_atom_site_occupancy
-Na1 Na 0 0 0 1.0
+""" + ATOM_SITE_LOOP + """Na1 Na 0 0 0 1.0
 Cl1 Cl 0.5 0.5 0.5 1.0
 """
 
