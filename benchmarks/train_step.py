@@ -13,16 +13,12 @@ import argparse
 import datetime
 import json
 import platform
-import time
 
 import jax
-import numpy as np
 
 from tensorprop.config import FitConfig, load_yaml_config
-from tensorprop.data.batching import padding_efficiency
-from tensorprop.train.data import batch_stream
 from tensorprop.train.loop import prepare_training
-from tensorprop.train.state import make_train_step
+from tensorprop.train.profile import measure_train_step
 
 
 def main(argv=None) -> dict:
@@ -30,33 +26,9 @@ def main(argv=None) -> dict:
     p.add_argument("--config", default="configs/becs-eps.yaml")
     p.add_argument("--steps", type=int, default=50)
     args = p.parse_args(argv)
-    setup = prepare_training(load_yaml_config(args.config, FitConfig))
-    cfg, graphs, model, state = setup.cfg, setup.train_graphs, setup.model, setup.state
-    step = make_train_step(model.apply, setup.optimizer, cfg.train)
-    stream = batch_stream(graphs, cfg.batch, seed=0)
-    batches = [next(stream)[1] for _ in range(args.steps + 4)]
-
-    t0 = time.perf_counter()
-    state, m = step(state, model.stats, batches[0])
-    jax.block_until_ready(m)
-    compile_s = time.perf_counter() - t0
-    for b in batches[1:4]:
-        state, m = step(state, model.stats, b)
-    jax.block_until_ready(m)
-    times = []
-    for b in batches[4:]:
-        t = time.perf_counter()
-        state, m = step(state, model.stats, b)
-        jax.block_until_ready(m)
-        times.append(time.perf_counter() - t)
-    median = float(np.median(times))
-    structs = np.mean([b.graph_mask.sum() for b in batches[4:]])
-    atoms = np.mean([b.node_mask.sum() for b in batches[4:]])
+    result = measure_train_step(prepare_training(load_yaml_config(args.config, FitConfig)), args.steps)
     return {
-        "config": args.config, "n_parameters": model.n_parameters, "device": str(jax.devices()[0]),
-        "compile_s": round(compile_s, 2), "median_step_s": round(median, 4),
-        "structures_per_step": float(structs), "structures_per_s": round(structs / median, 1),
-        "atoms_per_s": round(atoms / median, 1), "padding_efficiency": padding_efficiency(batches),
+        "config": args.config, **result,
         "machine": f"{platform.machine()}, {platform.system()}, {jax.device_count()} jax device(s)",
         "date": datetime.date.today().isoformat(),
     }

@@ -6,12 +6,14 @@ load_dataset(name_or_path) -> CrystalDataset
 build_model(config=None, seed=0) -> TensorModel
 load_model(path=None) -> TensorModel
 TensorModel.predict(structure) -> {"born_charges": (n, 3, 3), "epsilon": (3, 3)}
+tensorprop.charges.ChargeModel.predict(molecule) -> {"charges", "sites", "dipole"}
 """
 
 __version__ = "0.1.0"
 
 from .api import TensorModel, build_model, load_model
 from .config import BatchConfig, ModelConfig
+from .data.molecules import Molecule
 from .data.records import Crystal
 from .data.registry import CrystalDataset, list_datasets, load_dataset
 from .errors import BatchBudgetError, CheckpointError, ConfigError, DataError, TensorpropError
@@ -24,6 +26,7 @@ __all__ = [
     "ModelConfig",
     "BatchConfig",
     "Crystal",
+    "Molecule",
     "CrystalDataset",
     "load_dataset",
     "list_datasets",

@@ -65,6 +65,11 @@ class TensorModel:
     def n_parameters(self) -> int:
         return int(sum(np.size(x) for x in jax.tree.leaves(self.params)))
 
+    def with_params(self, params, metadata: dict | None = None) -> "TensorModel":
+        """The same model with other weights (e.g. the EMA) and extra metadata."""
+        return TensorModel(self.config, params, self.stats, elements=self.elements,
+                           metadata={**self.metadata, **(metadata or {})})
+
     @property
     def targets(self) -> tuple[str, ...]:
         return self.config.targets
@@ -140,6 +145,8 @@ class TensorModel:
     @classmethod
     def load(cls, path: str | Path) -> "TensorModel":
         params, stats, meta = read_model_file(path)
+        if meta.get("model_kind", "tensors") != "tensors":
+            raise CheckpointError(f"{path}: a {meta['model_kind']!r} model, not a tensor model; use tensorprop.load_model")
         try:
             config = config_from_dict(ModelConfig, meta.get("model_config"), where="model_config")
         except ConfigError as exc:
@@ -190,8 +197,9 @@ def build_model(config: ModelConfig | Mapping | None = None, seed: int = 0) -> T
     return TensorModel(config, init_params(config, seed))
 
 
-def load_model(path: str | Path | None = None) -> TensorModel:
-    """Load a trained model file; with no path, the pretrained model bundled with the package."""
+def load_model(path: str | Path | None = None):
+    """Load a trained model file (a :class:`TensorModel`, or a :class:`~tensorprop.charges.ChargeModel`
+    when the file holds one); with no path, the pretrained tensor model bundled with the package."""
     if path is None or str(path) == "default":
         bundled = Path(__file__).parent / "pretrained" / "becs-eps.npz"
         if not bundled.is_file():
@@ -200,4 +208,10 @@ def load_model(path: str | Path | None = None) -> TensorModel:
     path = Path(path)
     if path.is_dir():
         path = path / "model.npz"
+    from .model_file import read_npz_with_header
+
+    if read_npz_with_header(path, "model file")[1].get("model_kind") == "charges":
+        from .charges import ChargeModel
+
+        return ChargeModel.load(path)
     return TensorModel.load(path)

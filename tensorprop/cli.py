@@ -4,6 +4,8 @@
                                      [--resume RUN] [--exclude-formula F ...] [--SECTION.KEY VALUE ...]
     tensorprop evaluate RUN [--split test] [--data D] [--json] [--plots DIR]
     tensorprop predict RUN_OR_MODEL STRUCTURE... [--out FILE.json|FILE.xyz]
+    tensorprop fit charges [--head equivariant|cartesian] [--n-dcm K] [--data ESP.npz|water-dipoles] ...
+    tensorprop data esp --molecule water [--molecule methanol] --n-conformers N --method HF --basis def2-svp --out F.npz
     tensorprop datasets [list | fetch NAME | verify NAME]
     tensorprop born STRUCTURE_OR_PHONOPY_YAML [--model M] [--all-atoms] [--symprec S]
     tensorprop nac PHONOPY_YAML --force-sets FORCE_SETS [--model M] [--reference BORN] [--out DIR]
@@ -30,7 +32,9 @@ from .errors import TensorpropError
 
 __all__ = ["main"]
 
-TARGETS = {"becs": ["born_charges"], "eps": ["epsilon"], "becs-eps": ["born_charges", "epsilon"]}
+TARGETS = {"becs": ["born_charges"], "eps": ["epsilon"], "becs-eps": ["born_charges", "epsilon"],
+           "charges": ["charges"]}
+CHARGE_MODEL = {"hidden_irreps": "32x0e + 16x1o + 8x1e + 8x2e", "head_irreps": "16x0e + 8x1o", "cutoff": 4.0}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser):
@@ -46,12 +50,15 @@ def _add_config_flags(parser: argparse.ArgumentParser):
 def _fit_config(args) -> FitConfig:
     base = config_to_dict(load_yaml_config(args.config, FitConfig) if args.config else FitConfig())
     base["model"]["targets"] = TARGETS[args.target]
+    if args.target == "charges" and not args.config:  # molecule-sized defaults
+        base["model"].update(CHARGE_MODEL)
+        base["data"]["dataset"] = "water-dipoles"
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("set:") and v is not None}
     for key, text in overrides.items():
         section, field = key.split(".", 1)
         base[section][field] = yaml.safe_load(text)
     shortcuts = {"data.dataset": args.data, "train.max_steps": args.max_steps, "train.seed": args.seed,
-                 "data.max_train": args.max_train}
+                 "data.max_train": args.max_train, "charges.head": args.head, "charges.n_dcm": args.n_dcm}
     for key, value in shortcuts.items():
         if value is not None:
             section, field = key.split(".")
@@ -93,6 +100,8 @@ def cmd_evaluate(args) -> int:
 
     run = Path(args.run)
     model = load_model(args.run)
+    if not hasattr(model, "predict_many") or getattr(model, "charges_config", None) is not None:
+        return _evaluate_charges(args, run, model)
     crystals = _load_split_structures(run, args.split, args.data)
     unseen = sum(bool(model.unseen_elements(c)) for c in crystals)
     with warnings.catch_warnings():
@@ -118,6 +127,43 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _evaluate_charges(args, run: Path, model) -> int:
+    """``evaluate`` of a charge model: ESP and dipole errors on the split, and on rotated copies."""
+    from .data.molecules import load_molecules
+    from .plots import charge_parity_plots
+    from .train.evaluate import charge_metrics, dipole_rotation_error, rotated_copies
+    from .train.loop import read_run_config
+
+    if args.data or not (run / "split.json").is_file():
+        if not args.data:
+            raise TensorpropError(f"{run}: a charge model file needs --data (an ESP .npz or molecule ext-xyz)")
+        molecules = load_molecules(args.data)
+    else:
+        molecules = load_molecules(read_run_config(run).data.dataset)
+    if args.split != "all" and (run / "split.json").is_file() and not args.data:
+        molecules = [molecules[i] for i in json.loads((run / "split.json").read_text())[args.split]]
+    predictions = model.predict_many(molecules)
+    rotated, _ = rotated_copies(molecules, seed=0)
+    metrics = {"run": str(run), "split": args.split, **charge_metrics(molecules, predictions),
+               "rotated": charge_metrics(rotated, model.predict_many(rotated)),
+               "dipole_rotation_error_debye_max": float(max(dipole_rotation_error(model, m, 8).max()
+                                                            for m in molecules[:8]))}
+    plot_dir = Path(args.plots) if args.plots else (run if run.is_dir() else Path(".")) / f"eval_{args.split}"
+    metrics["plots"] = [str(charge_parity_plots(molecules, predictions, plot_dir, f"({args.split})"))]
+    (plot_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(f"{run} ({model}) on {args.split}: {metrics['n_molecules']} molecules")
+    for label, m in (("as given", metrics), ("randomly rotated", metrics["rotated"])):
+        figures = [f"{k} {m[k]:.4f}" for k in ("esp_rmse", "esp_mae", "dipole_mae") if k in m]
+        print(f"  {label:<17} " + ", ".join(figures) + "  (ESP kcal/mol/e, dipole D)")
+    print(f"  dipole rotation error (max over 8 molecules x 8 rotations): "
+          f"{metrics['dipole_rotation_error_debye_max']:.2e} D")
+    print(f"  plots: {', '.join(metrics['plots'])}")
+    return 0
+
+
 def _format_prediction(crystal, pred) -> str:
     from ase.data import chemical_symbols
 
@@ -134,12 +180,38 @@ def _format_prediction(crystal, pred) -> str:
     return "\n".join(lines)
 
 
+def _predict_charges(args, model, crystals) -> int:
+    from ase.data import chemical_symbols
+
+    from .data.molecules import molecules_from_crystals
+    from .physics.electrostatics import EANG_DEBYE
+
+    molecules = molecules_from_crystals([c.replace(info={}) for c in crystals], ", ".join(args.structures))
+    predictions = model.predict_many(molecules)
+    if args.out:
+        Path(args.out).write_text(json.dumps([{"label": m.label, "numbers": m.numbers.tolist(),
+                                               **{k: np.asarray(v).tolist() for k, v in p.items()}}
+                                              for m, p in zip(molecules, predictions)], indent=1))
+        print(f"wrote {len(molecules)} predictions to {args.out}")
+        return 0
+    for m, p in zip(molecules, predictions):
+        d = p["dipole"]
+        print(f"# {m.label or 'molecule'} ({m.formula}): dipole [{d[0]:.4f} {d[1]:.4f} {d[2]:.4f}] e*A "
+              f"= {np.linalg.norm(d) * EANG_DEBYE:.4f} D")
+        for i, z in enumerate(m.numbers):
+            sites = "  ".join(f"{q:+.4f}@({s[0]:.3f},{s[1]:.3f},{s[2]:.3f})" for q, s in zip(p["charges"][i], p["sites"][i]))
+            print(f"  {i:4d} {chemical_symbols[z]:<3s} sum {p['charges'][i].sum():+.4f} e  {sites}")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from .api import load_model
     from .data.readers import read_structures, write_extxyz
 
     model = load_model(args.model)
     crystals = read_structures(args.structures)
+    if getattr(model, "charges_config", None) is not None:
+        return _predict_charges(args, model, crystals)
     predictions = model.predict_many(crystals, unseen_elements="warn" if args.allow_unseen_elements else "error")
     if args.out:
         out = Path(args.out)
@@ -170,6 +242,26 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def cmd_data_esp(args) -> int:
+    from .data.molecules import write_esp_dataset
+    from .qm.esp import generate_esp_dataset
+
+    try:
+        import pyscf  # noqa: F401
+    except ImportError:
+        raise TensorpropError("tensorprop data esp needs PySCF: pip install 'tensorprop[qm]'") from None
+    names = args.molecule or ["water"]
+    molecules = generate_esp_dataset(names, args.n_conformers, method=args.method, basis=args.basis, sigma=args.sigma,
+                                     seed=args.seed, density=args.density, progress=not args.no_progress)
+    meta = {"method": args.method, "basis": args.basis, "molecules": names, "n_conformers": args.n_conformers,
+            "sigma_angstrom": args.sigma, "seed": args.seed, "points_per_angstrom2": args.density,
+            "shells_vdw_scale": [1.4, 1.6, 1.8, 2.0]}
+    path = write_esp_dataset(args.out, molecules, meta)
+    n_points = sum(m.n_points for m in molecules)
+    print(f"wrote {len(molecules)} conformers ({n_points} ESP points, {args.method}/{args.basis}) to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tensorprop", description="Equivariant Born charges and dielectric tensors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--max-train", type=int, help="use a seeded subset of this many training structures")
     p.add_argument("--exclude-formula", action="append", help="leave this reduced formula out of train/valid")
+    p.add_argument("--head", choices=["equivariant", "cartesian"], help="charges: which charge head")
+    p.add_argument("--n-dcm", type=int, help="charges: distributed charges per atom")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
     p.add_argument("--no-progress", action="store_true")
     _add_config_flags(p)
@@ -203,6 +297,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-unseen-elements", action="store_true",
                    help="predict (with a warning) structures with elements absent from the training set")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("data", help="generate reference data with PySCF (needs tensorprop[qm])")
+    data_sub = p.add_subparsers(dest="kind", required=True)
+    q = data_sub.add_parser("esp", help="ESP on van der Waals shells, dipoles and energies of distorted conformers")
+    q.add_argument("--molecule", action="append", help="water, hf, co2, ammonia, formaldehyde, methane, methanol, "
+                                                       "ethanol (repeatable; default water)")
+    q.add_argument("--n-conformers", type=int, default=8)
+    q.add_argument("--method", default="HF", help="HF or a DFT functional PySCF knows (e.g. B3LYP)")
+    q.add_argument("--basis", default="def2-svp")
+    q.add_argument("--sigma", type=float, default=0.05, help="Gaussian displacement of each coordinate, Angstrom")
+    q.add_argument("--density", type=float, default=0.5, help="ESP points per Angstrom^2 on each shell")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", required=True, help="output .npz")
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(func=cmd_data_esp)
 
     p = sub.add_parser("datasets", help="list, fetch or verify the registered data sets")
     p.add_argument("action", nargs="?", default="list", choices=["list", "fetch", "verify"])

@@ -22,12 +22,13 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["ModelConfig", "BatchConfig", "TrainConfig", "DataConfig", "FitConfig", "config_from_dict",
+__all__ = ["ModelConfig", "BatchConfig", "TrainConfig", "DataConfig", "ChargesConfig", "FitConfig", "config_from_dict",
            "config_to_dict", "load_yaml_config"]
 
 T = TypeVar("T")
 
 TARGETS = ("born_charges", "epsilon")
+MOLECULAR_TARGETS = ("charges",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +56,8 @@ class ModelConfig:
     avg_num_neighbors : float
         Normalisation of the summed messages (set from training data by ``fit``).
     targets : tuple of str
-        Heads to build: any of ``"born_charges"`` and ``"epsilon"``.
+        Heads to build: any of ``"born_charges"`` and ``"epsilon"`` (crystal tensors), or
+        ``"charges"`` alone (distributed charges of molecules, see :class:`ChargesConfig`).
     """
 
     cutoff: float = 5.0
@@ -77,14 +79,18 @@ class ModelConfig:
         if self.num_layers < 1:
             raise ConfigError(f"model.num_layers must be >= 1, got {self.num_layers}")
         unknown = set(self.targets) - set(TARGETS)
-        if unknown or not self.targets:
-            raise ConfigError(f"model.targets must be a non-empty subset of {TARGETS}, got {self.targets}")
+        if tuple(self.targets) != MOLECULAR_TARGETS and (unknown or not self.targets):
+            raise ConfigError(f"model.targets must be a non-empty subset of {TARGETS} or {list(MOLECULAR_TARGETS)}, "
+                              f"got {self.targets}")
         for key in ("hidden_irreps", "head_irreps"):
             try:
                 irreps = e3nn.Irreps(getattr(self, key))
             except Exception as exc:  # e3nn raises plain ValueError with its own words
                 raise ConfigError(f"model.{key}: cannot parse irreps {getattr(self, key)!r}: {exc}") from None
-            needed = {"0e", "1e", "2e"} if "born_charges" in self.targets else {"0e", "2e"}
+            if "charges" in self.targets:
+                needed = {"0e", "1o"}
+            else:
+                needed = {"0e", "1e", "2e"} if "born_charges" in self.targets else {"0e", "2e"}
             missing = needed - {str(ir) for _, ir in irreps}
             if missing:
                 raise ConfigError(f"model.{key} = {irreps} lacks {sorted(missing)} needed by the heads {self.targets}")
@@ -141,6 +147,13 @@ class TrainConfig:
         ``"log"``: squared error of logm(eps - I), a log-eigenvalue loss that treats
         eps_inf = 3 vs 4 like 30 vs 40, so the long tail (eps > 50) does not dominate;
         ``"huber"``: Huber on the 9 components of eps.
+    esp_weight, dipole_weight : float
+        Loss weights of the charge heads: mean squared ESP error on the grid points
+        (in kcal/mol/e) and mean squared length of the dipole error (Debye). The total
+        charge needs no loss term: it is exact by construction.
+    augment_rotations : bool
+        Rotate every training molecule (with its ESP points and dipole) by a fresh random
+        rotation each step; deterministic in (seed, step).
     eval_every, checkpoint_every : int
         Steps between validations and between checkpoints.
     patience : int
@@ -167,6 +180,9 @@ class TrainConfig:
     born_loss: str = "huber"
     epsilon_loss: str = "log"
     huber_delta: float = 0.5
+    esp_weight: float = 1.0
+    dipole_weight: float = 1.0
+    augment_rotations: bool = False
     eval_every: int = 500
     checkpoint_every: int = 500
     patience: int = 0
@@ -199,21 +215,65 @@ class DataConfig:
         committed train split (learning curves).
     exclude_formulas : tuple of str
         Reduced formulas (e.g. ``NaCl``) removed from train and valid: leave-material-out.
+    split : str
+        ``"auto"``: the data set's committed split if it has one, else a seeded 80/10/10
+        split; ``"random"``: always the seeded 80/10/10 split; ``"even-odd"``: train on even
+        indices, validate on indices 1 mod 4, test on 3 mod 4 (the water-dipoles experiment).
     """
 
     dataset: str = "phonon-becs"
     max_train: int = 0
     exclude_formulas: tuple[str, ...] = ()
+    split: str = "auto"
+
+    def __post_init__(self):
+        if self.split not in ("auto", "random", "even-odd"):
+            raise ConfigError(f"data.split must be 'auto', 'random' or 'even-odd', got {self.split!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChargesConfig:
+    """Distributed-charge head of molecules (``model.targets: [charges]``).
+
+    Attributes
+    ----------
+    head : str
+        ``"equivariant"`` (DCMNet-style: charges from 0e, displacements from 1o features, the
+        sites rotate with the molecule) or ``"cartesian"`` (an MLP on invariant features and
+        species emitting lab-frame displacements: deliberately not equivariant).
+    n_dcm : int
+        Charges per atom.
+    max_displacement : float
+        Largest distance of a charge from its atom, Angstrom (``tanh`` bound).
+    features, layers : int
+        Width and depth of the Cartesian head's MLP.
+    """
+
+    head: str = "equivariant"
+    n_dcm: int = 3
+    max_displacement: float = 1.0
+    features: int = 128
+    layers: int = 3
+
+    def __post_init__(self):
+        if self.head not in ("equivariant", "cartesian"):
+            raise ConfigError(f"charges.head must be 'equivariant' or 'cartesian', got {self.head!r}")
+        if self.n_dcm < 1 or self.features < 1 or self.layers < 1:
+            raise ConfigError("charges.n_dcm, features and layers must be >= 1")
+        if self.max_displacement <= 0:
+            raise ConfigError(f"charges.max_displacement must be positive, got {self.max_displacement}")
 
 
 @dataclasses.dataclass(frozen=True)
 class FitConfig:
-    """Everything ``tensorprop fit`` needs; the YAML file has these four sections."""
+    """Everything ``tensorprop fit`` needs; the YAML file has these sections (``charges`` is
+    read only by charge models)."""
 
     model: ModelConfig = ModelConfig()
     batch: BatchConfig = BatchConfig()
     train: TrainConfig = TrainConfig()
     data: DataConfig = DataConfig()
+    charges: ChargesConfig = ChargesConfig()
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

@@ -9,7 +9,7 @@ import numpy as np
 
 from .data.records import Crystal
 
-__all__ = ["parity_plots"]
+__all__ = ["parity_plots", "charge_parity_plots"]
 
 
 def _panel(ax, ref, pred, title, unit):
@@ -66,3 +66,33 @@ def parity_plots(crystals: Sequence[Crystal], predictions: Sequence[dict], out_d
             stem = "born" if key == "born_charges" else "epsilon"
             written.append(_parity_figure(ref, pred, name, unit, out_dir / f"parity_{stem}.png", log_diagonal=log))
     return written
+
+
+def charge_parity_plots(molecules: Sequence, predictions: Sequence[dict], out_dir: str | Path,
+                        title: str = "") -> Path:
+    """``parity_charges.png``: dipole components (Debye) and ESP values (kcal/mol/e), predicted
+    against reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .physics.electrostatics import EANG_DEBYE, HARTREE_KCALMOL, esp
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with_dip = [(m.dipole, p["dipole"]) for m, p in zip(molecules, predictions) if m.dipole is not None]
+    with_esp = [(m.esp, np.asarray(esp(p["sites"].reshape(-1, 3), p["charges"].reshape(-1), m.esp_points)))
+                for m, p in zip(molecules, predictions) if m.esp is not None]
+    panels = [x for x in (("dipole", with_dip, EANG_DEBYE, " D"), ("ESP", with_esp, HARTREE_KCALMOL, " kcal/mol/e"))
+              if x[1]]
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 4.5), squeeze=False)
+    for ax, (name, pairs, factor, unit) in zip(axes[0], panels):
+        ref = np.concatenate([np.ravel(a) for a, _ in pairs]) * factor
+        pred = np.concatenate([np.ravel(b) for _, b in pairs]) * factor
+        _panel(ax, ref, pred, f"{name} {title}".strip(), unit)
+    fig.tight_layout()
+    path = out_dir / "parity_charges.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

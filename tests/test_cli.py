@@ -88,7 +88,10 @@ def _leaves(path):
         return {k: z[k] for k in z.files if k != "__meta__"}
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(small_data, tmp_path):
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_interrupted_then_resumed_equals_uninterrupted(small_data, tmp_path, how):
+    """Ctrl-C (clean checkpoint and exit) or SIGKILL (no chance to react: resume from the last periodic
+    checkpoint; lines a killed run logged after it are dropped) -> --resume -> the uninterrupted result."""
     common = ["fit", "becs-eps", "--data", str(small_data), "--max-steps", "12", "--no-progress", *TINY_FLAGS]
     straight = tmp_path / "straight"
     assert main([*common, "--out", str(straight)]) == 0
@@ -99,11 +102,18 @@ def test_interrupted_then_resumed_equals_uninterrupted(small_data, tmp_path):
     deadline = time.time() + 300
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)  # Ctrl-C: checkpoint the current step and exit cleanly
-    output = proc.communicate(timeout=300)[0]
-    assert proc.returncode == 0, output
-    summary = json.loads((broken / "summary.json").read_text())
-    assert summary["stopped_by"] == "SIGINT" and summary["steps"] < 12, summary
+    if how == "SIGINT":
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: checkpoint the current step and exit cleanly
+        output = proc.communicate(timeout=300)[0]
+        assert proc.returncode == 0, output
+        summary = json.loads((broken / "summary.json").read_text())
+        assert summary["stopped_by"] == "SIGINT" and summary["steps"] < 12, summary
+    else:
+        time.sleep(0.3)  # somewhere after the first periodic checkpoint, maybe during the next one
+        proc.kill()
+        proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+        assert not (broken / "summary.json").exists()
 
     assert main(["fit", "becs-eps", "--resume", str(broken), "--no-progress"]) == 0
     a, b = _leaves(straight / "checkpoints" / "last.npz"), _leaves(ckpt)

@@ -18,7 +18,8 @@ from ..config import BatchConfig
 from ..errors import BatchBudgetError
 from .graph import Graph
 
-__all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "collate_in_budget", "make_batches", "padding_efficiency"]
+__all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "collate_in_budget", "make_batches", "padding_efficiency",
+           "epoch_batches"]
 
 _DUMMY_EDGE = np.array([1.0, 0.0, 0.0])  # vector of padded edges, Angstrom (masked out)
 
@@ -163,3 +164,9 @@ def padding_efficiency(batches: Iterable[GraphBatch]) -> dict[str, float]:
         totals += [[b.node_mask.sum(), b.node_mask.size], [b.edge_mask.sum(), b.edge_mask.size],
                    [b.graph_mask.sum(), b.graph_mask.size]]
     return {k: float(r / max(p, 1)) for k, (r, p) in zip(("nodes", "edges", "graphs"), totals)}
+
+
+def epoch_batches(graphs: Sequence[Graph], budget: BatchConfig, seed: int, epoch: int) -> list[np.ndarray]:
+    """The batches (graph indices) of one epoch: a permutation seeded by (seed, epoch), then packed."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(graphs))
+    return pack(graphs, budget, order)

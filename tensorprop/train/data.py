@@ -7,13 +7,13 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from ..config import BatchConfig, DataConfig
-from ..data.batching import GraphBatch, collate_in_budget, pack
+from ..data.batching import GraphBatch, collate_in_budget, epoch_batches
 from ..data.graph import Graph, build_graph
 from ..data.registry import CrystalDataset, load_dataset
 from ..data.splits import make_split
 from ..errors import DataError
 
-__all__ = ["SplitData", "load_training_data", "build_graphs", "epoch_batches", "batch_stream"]
+__all__ = ["SplitData", "load_training_data", "load_molecule_data", "build_graphs", "epoch_batches", "batch_stream"]
 
 
 class SplitData(NamedTuple):
@@ -23,18 +23,21 @@ class SplitData(NamedTuple):
     excluded: dict  # formula -> number of structures removed from train+valid
 
 
-def load_training_data(cfg: DataConfig, seed: int = 0) -> SplitData:
-    """Load ``cfg.dataset`` and its committed split (a file path gets a seeded 80/10/10 split).
-
-    Structures whose reduced formula is in ``cfg.exclude_formulas`` are removed from train and
-    valid (they stay in test); ``cfg.max_train`` keeps a seeded subset of the training part.
-    """
-    ds = load_dataset(cfg.dataset)
-    try:
-        parts = [ds.split(w) for w in ("train", "valid", "test")]
-    except (DataError, KeyError, FileNotFoundError):
-        split = make_split(len(ds))
-        parts = [ds.subset(split[w]) for w in ("train", "valid", "test")]
+def _split_parts(ds: CrystalDataset, cfg: DataConfig, seed: int) -> SplitData:
+    """train/valid/test of ``ds``: ``cfg.split`` ("auto": the committed split if the data set has one,
+    else a seeded 80/10/10 split; "random"; "even-odd": train on even indices, valid on indices
+    1 mod 4, test on 3 mod 4), then formula exclusion and the ``max_train`` subset."""
+    if cfg.split == "even-odd":
+        idx = np.arange(len(ds))
+        parts = [ds.subset(idx[idx % 2 == 0]), ds.subset(idx[idx % 4 == 1]), ds.subset(idx[idx % 4 == 3])]
+    else:
+        try:
+            if cfg.split != "auto":
+                raise KeyError(cfg.split)
+            parts = [ds.split(w) for w in ("train", "valid", "test")]
+        except (DataError, KeyError, FileNotFoundError):
+            split = make_split(len(ds))
+            parts = [ds.subset(split[w]) for w in ("train", "valid", "test")]
     excluded = {}
     if cfg.exclude_formulas:
         wanted = set(cfg.exclude_formulas)
@@ -49,6 +52,24 @@ def load_training_data(cfg: DataConfig, seed: int = 0) -> SplitData:
     return SplitData(*parts, excluded=excluded)
 
 
+def load_training_data(cfg: DataConfig, seed: int = 0) -> SplitData:
+    """Load ``cfg.dataset`` and split it (see :func:`_split_parts`).
+
+    Structures whose reduced formula is in ``cfg.exclude_formulas`` are removed from train and
+    valid (they stay in test); ``cfg.max_train`` keeps a seeded subset of the training part.
+    """
+    return _split_parts(load_dataset(cfg.dataset), cfg, seed)
+
+
+def load_molecule_data(cfg: DataConfig, seed: int = 0) -> SplitData:
+    """Molecules of ``cfg.dataset`` (an ESP ``.npz``, a molecule ext-xyz, or ``water-dipoles``), split
+    like :func:`load_training_data` (a seeded 80/10/10 split unless ``cfg.split`` says otherwise)."""
+    from ..data.molecules import load_molecules
+
+    molecules = load_molecules(cfg.dataset)
+    return _split_parts(CrystalDataset(molecules, name=str(cfg.dataset), source=str(cfg.dataset)), cfg, seed)
+
+
 def build_graphs(crystals: Sequence, cutoff: float, *, progress: bool = False, desc: str = "graphs") -> list[Graph]:
     """Neighbour graphs of every structure (errors name the structure's index in its file)."""
     items = list(crystals)
@@ -58,12 +79,6 @@ def build_graphs(crystals: Sequence, cutoff: float, *, progress: bool = False, d
         items = tqdm(items, desc=desc, unit="struct", leave=False)
     indices = getattr(crystals, "indices", range(len(crystals)))
     return [build_graph(c, cutoff, index=int(i)) for c, i in zip(items, indices)]
-
-
-def epoch_batches(graphs: Sequence[Graph], budget: BatchConfig, seed: int, epoch: int) -> list[np.ndarray]:
-    """The batches (graph indices) of one epoch: a permutation seeded by (seed, epoch), then packed."""
-    order = np.random.default_rng([seed, epoch]).permutation(len(graphs))
-    return pack(graphs, budget, order)
 
 
 def batch_stream(graphs: Sequence[Graph], budget: BatchConfig, seed: int, start_step: int = 0,

@@ -9,7 +9,7 @@ from ase.data import chemical_symbols
 
 from ..data.records import Crystal
 
-__all__ = ["tensor_metrics"]
+__all__ = ["tensor_metrics", "charge_metrics", "rotated_copies", "dipole_rotation_error"]
 
 
 def tensor_metrics(crystals: Sequence[Crystal], predictions: Sequence[dict]) -> dict:
@@ -44,3 +44,48 @@ def tensor_metrics(crystals: Sequence[Crystal], predictions: Sequence[dict]) -> 
         out["epsilon_mae_offdiagonal"] = float(np.abs(e[:, ~diag]).mean())
         out["epsilon_n_structures"] = int(len(e))
     return out
+
+
+def charge_metrics(molecules: Sequence, predictions: Sequence[dict]) -> dict:
+    """ESP errors (kcal/mol/e, over every ESP point) and dipole errors (Debye; ``dipole_mae`` is the mean
+    length of the error vector, rotation-invariant; ``dipole_component_mae`` over the 3 components)
+    of charge-model predictions (``charges``/``sites``/``dipole``) against the molecules' labels."""
+    from ..physics.electrostatics import EANG_DEBYE, HARTREE_KCALMOL, esp
+
+    out: dict = {"n_molecules": len(molecules)}
+    esp_err, dip_err = [], []
+    for m, p in zip(molecules, predictions):
+        if m.esp is not None:
+            v = np.asarray(esp(p["sites"].reshape(-1, 3), p["charges"].reshape(-1), m.esp_points))
+            esp_err.append((v - m.esp) * HARTREE_KCALMOL)
+        if m.dipole is not None:
+            dip_err.append((p["dipole"] - m.dipole) * EANG_DEBYE)
+    if esp_err:
+        e = np.concatenate(esp_err)
+        out.update(esp_rmse=float(np.sqrt((e**2).mean())), esp_mae=float(np.abs(e).mean()), esp_n_points=int(e.size))
+    if dip_err:
+        e = np.stack(dip_err)
+        n = np.linalg.norm(e, axis=1)
+        out.update(dipole_mae=float(n.mean()), dipole_rmse=float(np.sqrt((n**2).mean())),
+                   dipole_component_mae=float(np.abs(e).mean()), dipole_n_molecules=int(len(e)))
+    return out
+
+
+def rotated_copies(molecules: Sequence, seed: int = 0) -> tuple[list, np.ndarray]:
+    """Each molecule (with its labels) under its own uniformly random rotation; (molecules, rotations)."""
+    from ..data.molecule_batching import random_rotations
+
+    rot = random_rotations(np.random.default_rng(seed), len(molecules))
+    return [m.rotated(r) for m, r in zip(molecules, rot)], rot
+
+
+def dipole_rotation_error(model, molecule, n_rotations: int = 16, seed: int = 0) -> np.ndarray:
+    """|R^T d(R x) - d(x)| in Debye for ``n_rotations`` random rotations R: zero (to float precision)
+    for an equivariant model, the spread of a non-equivariant one."""
+    from ..data.molecule_batching import random_rotations
+    from ..physics.electrostatics import EANG_DEBYE
+
+    rot = random_rotations(np.random.default_rng(seed), n_rotations)
+    preds = model.predict_many([molecule] + [molecule.rotated(r) for r in rot])
+    d0 = preds[0]["dipole"]
+    return np.array([np.linalg.norm(r.T @ p["dipole"] - d0) * EANG_DEBYE for r, p in zip(rot, preds[1:])])

@@ -31,6 +31,7 @@ from ..data.batching import make_batches, padding_efficiency
 from ..errors import ConfigError
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import SplitData, batch_stream, build_graphs, load_training_data
+from .losses import loss_fn
 from .state import TrainState, init_state, make_eval_step, make_optimizer, make_train_step
 from .statistics import training_statistics
 
@@ -45,10 +46,11 @@ def read_run_config(run: str | Path) -> FitConfig:
 
 
 def summarize_errors(sums: dict, prefix: str) -> dict:
-    """Error sums (see losses.tensor_errors) -> MAE / RMSE figures named ``{prefix}_born_mae`` ..."""
+    """Error sums ``{t}_abs``, ``{t}_sq``, ``{t}_count`` (see losses.tensor_errors, charge_losses.charge_errors)
+    -> ``{prefix}_{t}_mae`` and ``{prefix}_{t}_rmse`` for every target ``t`` with a non-zero count."""
     out = {}
-    for target in ("born", "epsilon"):
-        n = float(sums.get(f"{target}_count", 0.0))
+    for target in [k[:-len("_count")] for k in sums if k.endswith("_count")]:
+        n = float(sums[f"{target}_count"])
         if n > 0:
             out[f"{prefix}_{target}_mae"] = float(sums[f"{target}_abs"]) / n
             out[f"{prefix}_{target}_rmse"] = float(np.sqrt(float(sums[f"{target}_sq"]) / n))
@@ -88,32 +90,83 @@ class TrainingSetup(NamedTuple):
     data: SplitData
     train_graphs: list
     valid_graphs: list
-    model: TensorModel  # initial weights, training statistics, elements seen
+    model: object  # TensorModel or ChargeModel: initial weights, training statistics, elements seen
     optimizer: optax.GradientTransformation
     state: TrainState
+    loss: Callable  # (predictions, batch, TrainConfig) -> (scalar, error sums)
+    stream: Callable  # start_step -> iterator of (epoch, padded batch)
+    valid_batches: list  # [(indices, padded batch)]
+
+
+def _adapt(cfg: FitConfig, train_graphs, adapt_model: bool):
+    stats, avg_neighbors = training_statistics(train_graphs)
+    if adapt_model:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, avg_num_neighbors=round(avg_neighbors, 4)))
+    return cfg, stats
 
 
 def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool = False) -> TrainingSetup:
     """data -> graphs -> statistics -> model -> optimiser state: everything before the first step.
 
     ``adapt_model`` sets ``model.avg_num_neighbors`` from the training graphs (off when resuming,
-    whose config already holds it).
+    whose config already holds it). Crystal tensors or, with ``model.targets: [charges]``,
+    molecular distributed charges.
     """
     tc = cfg.train
     dtype = np.dtype(tc.dtype)
     if dtype == np.float64:
         jax.config.update("jax_enable_x64", True)  # entry point of a float64 run, before any array is made
+    if "charges" in cfg.model.targets:
+        return _prepare_charges(cfg, adapt_model, dtype)
     data = load_training_data(cfg.data, tc.seed)
     train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
     valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")
-    stats, avg_neighbors = training_statistics(train_graphs)
-    if adapt_model:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, avg_num_neighbors=round(avg_neighbors, 4)))
+    cfg, stats = _adapt(cfg, train_graphs, adapt_model)
     params = jax.tree.map(lambda x: np.asarray(x, dtype), init_params(cfg.model, tc.seed))
     model = TensorModel(cfg.model, params, stats, elements=data.train.elements,
                         metadata={"dataset": cfg.data.dataset, "n_train": len(data.train)})
     optimizer = make_optimizer(tc)
-    return TrainingSetup(cfg, data, train_graphs, valid_graphs, model, optimizer, init_state(model.params, optimizer))
+
+    def stream(start):
+        return batch_stream(train_graphs, cfg.batch, tc.seed, start_step=start, dtype=dtype)
+
+    return TrainingSetup(cfg, data, train_graphs, valid_graphs, model, optimizer, init_state(model.params, optimizer),
+                         loss_fn, stream, make_batches(valid_graphs, cfg.batch, dtype=dtype))
+
+
+def _prepare_charges(cfg: FitConfig, adapt_model: bool, dtype) -> TrainingSetup:
+    from ..charges import ChargeModel, init_charge_params
+    from ..data.molecule_batching import make_molecule_batches, molecule_graphs, molecule_stream
+    from .charge_losses import charge_loss_fn
+    from .data import load_molecule_data
+
+    tc = cfg.train
+    data = load_molecule_data(cfg.data, tc.seed)
+    train_graphs = molecule_graphs(data.train, cfg.model.cutoff)
+    valid_graphs = molecule_graphs(data.valid, cfg.model.cutoff)
+    cfg, _ = _adapt(cfg, train_graphs, adapt_model)
+    params = jax.tree.map(lambda x: np.asarray(x, dtype), init_charge_params(cfg.model, cfg.charges, tc.seed))
+    elements = sorted({int(z) for m in data.train for z in m.numbers})
+    model = ChargeModel(cfg.model, cfg.charges, params, elements=elements,
+                        metadata={"dataset": cfg.data.dataset, "n_train": len(data.train)})
+    max_points = max([1] + [m.n_points for part in (data.train, data.valid) for m in part])
+    optimizer = make_optimizer(tc)
+
+    def stream(start):
+        return molecule_stream(data.train, train_graphs, cfg.batch, max_points, tc.seed, start_step=start,
+                               dtype=dtype, augment_rotations=tc.augment_rotations)
+
+    valid = make_molecule_batches(data.valid, valid_graphs, cfg.batch, max_points, dtype)
+    return TrainingSetup(cfg, data, train_graphs, valid_graphs, model, optimizer, init_state(model.params, optimizer),
+                         charge_loss_fn, stream, valid)
+
+
+def _headline(record: dict) -> str:
+    """The validation figures of the progress bar and the final summary line."""
+    units = {"born_mae": "e", "epsilon_mae": "", "esp_rmse": "kcal/mol/e", "dipole_mae": "D"}
+    parts = [f"{k.replace('_', ' ')} {record[f'valid_{k}']:.4f}{(' ' + u) if u else ''}"
+             for k, u in units.items() if f"valid_{k}" in record]
+    return "valid " + ", ".join(parts)
 
 
 def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max_steps: int | None = None,
@@ -134,9 +187,9 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     if max_steps is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps=int(max_steps)))
     tc = cfg.train
-    dtype = np.dtype(tc.dtype)
+    np.dtype(tc.dtype)
     setup = prepare_training(cfg, adapt_model=not resume, progress=progress)
-    cfg, data, train_graphs, valid_graphs = setup.cfg, setup.data, setup.train_graphs, setup.valid_graphs
+    cfg, data = setup.cfg, setup.data
     model, optimizer, state = setup.model, setup.optimizer, setup.state
     best = {"valid_loss": float("inf"), "evals_since_best": 0, "best_step": 0}
     if resume and ckpt_path.exists():
@@ -154,10 +207,10 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
         lines = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= start]
         metrics_path.write_text("".join(ln + "\n" for ln in lines))
 
-    train_step = make_train_step(model.apply, optimizer, tc)
-    eval_step = make_eval_step(model.apply, tc)
-    valid_batches = make_batches(valid_graphs, cfg.batch, dtype=dtype)
-    stream = batch_stream(train_graphs, cfg.batch, tc.seed, start_step=start, dtype=dtype)
+    train_step = make_train_step(model.apply, optimizer, tc, setup.loss)
+    eval_step = make_eval_step(model.apply, tc, setup.loss)
+    valid_batches = setup.valid_batches
+    stream = setup.stream(start)
     checkpoint_header = {"config": config_to_dict(cfg)}
     flag: dict = {"stop": None}
     t0, window, eff_batches = time.time(), [], []
@@ -199,13 +252,12 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
                 if record["valid_loss"] < best["valid_loss"]:
                     best = {"valid_loss": record["valid_loss"], "evals_since_best": 0, "best_step": step,
                             **{k: v for k, v in record.items() if k.startswith("valid_")}}
-                    TensorModel(cfg.model, jax.device_get(state.ema_params), model.stats, elements=model.elements,
-                                metadata={**model.metadata, "step": step, **best}).save(out / "model.npz")
+                    model.with_params(jax.device_get(state.ema_params),
+                                      {"step": step, **best}).save(out / "model.npz")
                 else:
                     best["evals_since_best"] += 1
                 if bar is not None:
-                    bar.write(f"step {step}: valid born MAE {record.get('valid_born_mae', float('nan')):.4f} e, "
-                              f"eps MAE {record.get('valid_epsilon_mae', float('nan')):.4f}")
+                    bar.write(f"step {step}: {_headline(record)}")
                 if tc.patience and best["evals_since_best"] >= tc.patience:
                     flag["stop"] = "early stopping"
             if step % tc.checkpoint_every == 0:
@@ -218,7 +270,6 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
                "n_parameters": model.n_parameters, "n_train": len(data.train), "n_valid": len(data.valid),
                "padding_efficiency": padding_efficiency(eff_batches) if eff_batches else None, "best": best}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    log(f"{out}: {summary['steps']} steps ({summary['stopped_by']}) in {summary['wall_s']} s; best valid "
-        f"born MAE {best.get('valid_born_mae', float('nan')):.4f} e, eps MAE "
-        f"{best.get('valid_epsilon_mae', float('nan')):.4f} at step {best['best_step']}")
+    log(f"{out}: {summary['steps']} steps ({summary['stopped_by']}) in {summary['wall_s']} s; best "
+        f"{_headline(best)} at step {best['best_step']}")
     return summary

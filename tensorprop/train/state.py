@@ -48,40 +48,41 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def make_train_step(apply: Callable, optimizer, cfg) -> Callable:
+def make_train_step(apply: Callable, optimizer, cfg, loss: Callable = loss_fn) -> Callable:
     """``(state, stats, batch) -> (state, metrics)``, jit-compiled with the state donated.
 
-    ``apply(params, stats, batch) -> predictions`` (see ``TensorModel.apply``). A step whose
+    ``apply(params, stats, batch) -> predictions`` (see ``TensorModel.apply``);
+    ``loss(predictions, batch, cfg) -> (scalar, error sums)``. A step whose
     loss or gradient is not finite leaves params, optimiser and EMA untouched and counts
     in ``state.skipped`` (``nan_policy="skip"``).
     """
 
     def step_fn(state: TrainState, stats, batch):
         def objective(params):
-            return loss_fn(apply(params, stats, batch), batch, cfg)
+            return loss(apply(params, stats, batch), batch, cfg)
 
-        (loss, errors), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        (value, errors), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         # EMA with a warm start: the average forgets the random initial weights quickly
         decay = jnp.minimum(cfg.ema_decay, (1.0 + state.step) / (10.0 + state.step))
         ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, params)
-        ok = jnp.isfinite(loss) & _all_finite(grads)
+        ok = jnp.isfinite(value) & _all_finite(grads)
         keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)  # noqa: E731
         new_state = TrainState(step=state.step + 1, params=keep(params, state.params),
                                opt_state=keep(opt_state, state.opt_state), ema_params=keep(ema, state.ema_params),
                                skipped=state.skipped + (~ok).astype(jnp.int32))
-        return new_state, {"loss": loss, "finite": ok, **errors}
+        return new_state, {"loss": value, "finite": ok, **errors}
 
     return jax.jit(step_fn, donate_argnums=(0,))
 
 
-def make_eval_step(apply: Callable, cfg) -> Callable:
+def make_eval_step(apply: Callable, cfg, loss: Callable = loss_fn) -> Callable:
     """``(params, stats, batch) -> (predictions, error sums and loss)``, jit-compiled."""
 
     def eval_fn(params, stats, batch):
         pred = apply(params, stats, batch)
-        loss, errors = loss_fn(pred, batch, cfg)
-        return pred, {"loss": loss, **errors}
+        value, errors = loss(pred, batch, cfg)
+        return pred, {"loss": value, **errors}
 
     return jax.jit(eval_fn)

@@ -1,0 +1,129 @@
+"""Static-shape batches of molecules with electrostatic labels (for the charge heads).
+
+A :class:`ChargeBatch` is a :class:`~tensorprop.data.batching.GraphBatch` of the molecules'
+neighbour graphs plus per-molecule labels padded to a fixed number of ESP points, so one
+jit compilation serves the whole data set.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from ..config import BatchConfig
+from .batching import GraphBatch, collate_in_budget, epoch_batches, pack
+from .graph import Graph, build_graph
+from .molecules import Molecule
+
+__all__ = ["ChargeBatch", "molecule_graphs", "collate_molecules", "make_molecule_batches", "molecule_stream",
+           "random_rotations"]
+
+
+class ChargeBatch(NamedTuple):
+    """graph: GraphBatch (G graph slots); total_charge (G,) e; dipole (G, 3) e*Angstrom;
+    dipole_mask (G,) bool; esp_points (G, P, 3) Angstrom; esp (G, P) Hartree/e;
+    esp_mask (G, P) bool (real points of real molecules)."""
+
+    graph: GraphBatch
+    total_charge: np.ndarray
+    dipole: np.ndarray
+    dipole_mask: np.ndarray
+    esp_points: np.ndarray
+    esp: np.ndarray
+    esp_mask: np.ndarray
+
+    # the training loop reads these like a GraphBatch's
+    @property
+    def node_mask(self):
+        return self.graph.node_mask
+
+    @property
+    def edge_mask(self):
+        return self.graph.edge_mask
+
+    @property
+    def graph_mask(self):
+        return self.graph.graph_mask
+
+
+def molecule_graphs(molecules: Sequence[Molecule], cutoff: float) -> list[Graph]:
+    """Neighbour graphs (no periodicity) of molecules; an atom without neighbours is an error naming it."""
+    return [build_graph(m.as_crystal(), cutoff, index=i) for i, m in enumerate(molecules)]
+
+
+def random_rotations(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n uniformly random proper rotations (n, 3, 3) from normalised Gaussian quaternions."""
+    q = rng.normal(size=(n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+    ], 1)
+
+
+def collate_molecules(molecules: Sequence[Molecule], graphs: Sequence[Graph], budget: BatchConfig,
+                      max_points: int, dtype=np.float32, rotations: np.ndarray | None = None) -> ChargeBatch:
+    """Pad molecules (already packed within ``budget``) and their labels into a :class:`ChargeBatch`.
+
+    ``rotations`` (len(molecules), 3, 3), optional: rotate each molecule with its labels
+    (positions, ESP points, dipole) before padding: random-rotation augmentation.
+    """
+    graph = collate_in_budget(graphs, budget, dtype)
+    g = graph.graph_mask.shape[0]
+    p = max(int(max_points), 1)
+    total_charge = np.zeros(g, dtype)
+    dipole = np.zeros((g, 3), dtype)
+    dipole_mask = np.zeros(g, bool)
+    points = np.zeros((g, p, 3), dtype)
+    points[:, :, 0] = 100.0  # padded points sit far away (finite distances; masked out of the loss)
+    esp = np.zeros((g, p), dtype)
+    esp_mask = np.zeros((g, p), bool)
+    positions = np.array(graph.positions)
+    offset = 0
+    for k, m in enumerate(molecules):
+        r = None if rotations is None else np.asarray(rotations[k], np.float64)
+        if r is not None:
+            positions[offset:offset + m.n_atoms] = m.positions @ r.T
+        offset += m.n_atoms
+        total_charge[k] = m.charge
+        if m.dipole is not None:
+            dipole[k] = m.dipole if r is None else r @ m.dipole
+            dipole_mask[k] = True
+        if m.esp is not None:
+            n = m.n_points
+            points[k, :n] = m.esp_points if r is None else m.esp_points @ r.T
+            esp[k, :n] = m.esp
+            esp_mask[k, :n] = True
+    return ChargeBatch(graph=graph._replace(positions=positions), total_charge=total_charge, dipole=dipole,
+                       dipole_mask=dipole_mask, esp_points=points, esp=esp, esp_mask=esp_mask)
+
+
+def make_molecule_batches(molecules: Sequence[Molecule], graphs: Sequence[Graph], budget: BatchConfig,
+                          max_points: int, dtype=np.float32) -> list[tuple[np.ndarray, ChargeBatch]]:
+    """Pack and collate in the given order: a list of (molecule indices, padded batch)."""
+    return [(idx, collate_molecules([molecules[i] for i in idx], [graphs[i] for i in idx], budget, max_points,
+                                    dtype)) for idx in pack(graphs, budget)]
+
+
+def molecule_stream(molecules: Sequence[Molecule], graphs: Sequence[Graph], budget: BatchConfig, max_points: int,
+                    seed: int, start_step: int = 0, dtype=np.float32,
+                    augment_rotations: bool = False) -> Iterator[tuple[int, ChargeBatch]]:
+    """Yield (epoch, batch) from global step ``start_step`` on; depends only on the arguments, so a
+    resumed run sees the same batches (and the same augmentation rotations) as an uninterrupted one."""
+    epoch, step = 0, 0
+    while True:
+        batches = epoch_batches(graphs, budget, seed, epoch)
+        if step + len(batches) <= start_step:
+            step += len(batches)
+            epoch += 1
+            continue
+        for idx in batches:
+            if step >= start_step:
+                rot = random_rotations(np.random.default_rng([seed, 7, step]), len(idx)) if augment_rotations else None
+                yield epoch, collate_molecules([molecules[i] for i in idx], [graphs[i] for i in idx], budget,
+                                               max_points, dtype, rot)
+            step += 1
+        epoch += 1

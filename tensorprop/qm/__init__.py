@@ -1,0 +1,1 @@
+"""Reference quantum-chemistry data generated with PySCF (optional extra ``tensorprop[qm]``)."""

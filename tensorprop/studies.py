@@ -1,0 +1,99 @@
+"""Small, reproducible studies that the notebooks run: train a charge head, then measure it.
+
+Notebooks only loop over settings and draw; the training and the figures of merit live here
+so that they are tested and reusable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import BatchConfig, ChargesConfig, DataConfig, FitConfig, ModelConfig, TrainConfig
+
+__all__ = ["charge_fit_config", "train_charge_head", "charge_head_report", "charge_step_cost", "esp_dataset"]
+
+
+def charge_fit_config(dataset: str, *, head: str = "equivariant", n_dcm: int = 2, steps: int = 300,
+                      augment_rotations: bool = False, max_train: int = 0, split: str = "random", seed: int = 0,
+                      hidden_irreps: str = "32x0e + 16x1o + 8x1e + 8x2e", head_irreps: str = "16x0e + 8x1o",
+                      num_layers: int = 2, learning_rate: float = 3e-3, features: int = 64, layers: int = 2,
+                      esp_weight: float = 1.0, dipole_weight: float = 1.0) -> FitConfig:
+    """A FitConfig for a charge head on a molecular data set (both heads share the backbone settings)."""
+    return FitConfig(
+        model=ModelConfig(cutoff=4.0, hidden_irreps=hidden_irreps, head_irreps=head_irreps, num_layers=num_layers,
+                          radial_hidden=(32,), targets=("charges",)),
+        batch=BatchConfig(max_nodes=96, max_edges=1024, max_graphs=16),
+        train=TrainConfig(max_steps=steps, learning_rate=learning_rate, warmup_steps=min(50, steps // 5),
+                          eval_every=max(steps // 4, 1), checkpoint_every=steps, seed=seed, huber_delta=0.5,
+                          esp_weight=esp_weight, dipole_weight=dipole_weight, augment_rotations=augment_rotations),
+        data=DataConfig(dataset=str(dataset), max_train=max_train, split=split),
+        charges=ChargesConfig(head=head, n_dcm=n_dcm, features=features, layers=layers),
+    )
+
+
+def train_charge_head(cfg: FitConfig, out_dir: str | Path, *, progress: bool = False):
+    """Train (or reuse a finished run in ``out_dir`` with the same config) -> (model, summary dict)."""
+    from .api import load_model
+    from .config import config_to_dict
+    from .train.loop import fit, read_run_config
+
+    out = Path(out_dir)
+    if (out / "summary.json").is_file() and config_to_dict(read_run_config(out)) == config_to_dict(
+            dataclasses.replace(cfg, model=read_run_config(out).model)):
+        return load_model(out), json.loads((out / "summary.json").read_text())
+    summary = fit(cfg, out, progress=progress, log=lambda *_: None)
+    return load_model(out), summary
+
+
+def charge_head_report(model, molecules, *, n_rotation_molecules: int = 8, n_rotations: int = 16,
+                       seed: int = 0) -> dict:
+    """Figures of merit of a charge model on held-out molecules.
+
+    ``as_given``/``rotated``: :func:`~tensorprop.train.evaluate.charge_metrics` on the molecules
+    and on randomly rotated copies; ``rotation_error``: |R^T d(Rx) - d(x)| in Debye over random
+    rotations of a few molecules (max and median); ``n_parameters``; ``predict_ms_per_molecule``.
+    """
+    from .train.evaluate import charge_metrics, dipole_rotation_error, rotated_copies
+
+    molecules = list(molecules)
+    model.predict_many(molecules)  # compile outside the timing
+    t0 = time.perf_counter()
+    pred = model.predict_many(molecules)
+    elapsed = time.perf_counter() - t0
+    rotated, _ = rotated_copies(molecules, seed)
+    errs = np.concatenate([dipole_rotation_error(model, m, n_rotations, seed + i)
+                           for i, m in enumerate(molecules[:n_rotation_molecules])])
+    return {"as_given": charge_metrics(molecules, pred), "rotated": charge_metrics(rotated, model.predict_many(rotated)),
+            "rotation_error": {"max": float(errs.max()), "median": float(np.median(errs))},
+            "n_parameters": model.n_parameters, "predict_ms_per_molecule": 1e3 * elapsed / max(len(molecules), 1)}
+
+
+def charge_step_cost(cfg: FitConfig, steps: int = 20) -> dict:
+    """Step time, throughput and XLA memory of one training step of ``cfg`` (see train/profile.py)."""
+    from .train.loop import prepare_training
+    from .train.profile import measure_train_step
+
+    return measure_train_step(prepare_training(cfg), steps)
+
+
+def esp_dataset(path: str | Path, molecules=("water", "methanol"), n_conformers: int = 8, *, basis: str = "def2-svp",
+                method: str = "HF", seed: int = 0, progress: bool = False) -> Path:
+    """An ESP set at ``path``, generated with PySCF unless a file with the same settings is already there."""
+    from .data.molecules import write_esp_dataset
+    from .qm.esp import generate_esp_dataset
+
+    path = Path(path)
+    meta = {"method": method, "basis": basis, "molecules": list(molecules), "n_conformers": n_conformers, "seed": seed}
+    if path.is_file():
+        from .model_file import read_npz_with_header
+
+        if {k: v for k, v in read_npz_with_header(path, "ESP set")[1].items() if k in meta} == meta:
+            return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mols = generate_esp_dataset(list(molecules), n_conformers, method=method, basis=basis, seed=seed, progress=progress)
+    return write_esp_dataset(path, mols, meta)

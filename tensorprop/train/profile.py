@@ -1,0 +1,57 @@
+"""Cost of one training step of a config: compile time, steady-state step time, memory, throughput."""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+
+from ..data.batching import padding_efficiency
+from .state import make_train_step
+
+__all__ = ["measure_train_step"]
+
+
+def _memory_bytes(step, state, stats, batch) -> dict:
+    """XLA's memory analysis of the compiled step (argument, output and temporary buffers), if the backend has it."""
+    try:
+        m = step.lower(state, stats, batch).compile().memory_analysis()
+        return {"argument_bytes": int(m.argument_size_in_bytes), "output_bytes": int(m.output_size_in_bytes),
+                "temp_bytes": int(m.temp_size_in_bytes)}
+    except Exception:  # not every backend/jax version reports it
+        return {}
+
+
+def measure_train_step(setup, steps: int = 50, warmup: int = 3) -> dict:
+    """Time ``steps`` training steps after ``warmup`` of a :class:`~tensorprop.train.loop.TrainingSetup`.
+
+    Returns compile time of the first step (s), median step time (s), structures and atoms per
+    step and per second, padding efficiency, XLA memory figures, parameter count and device.
+    """
+    model, state = setup.model, setup.state
+    step = make_train_step(model.apply, setup.optimizer, setup.cfg.train, setup.loss)
+    stream = setup.stream(0)
+    batches = [next(stream)[1] for _ in range(steps + warmup + 1)]
+    memory = _memory_bytes(step, state, model.stats, batches[0])
+    t0 = time.perf_counter()
+    state, m = step(state, model.stats, batches[0])
+    jax.block_until_ready(m)
+    compile_s = time.perf_counter() - t0
+    for b in batches[1:warmup + 1]:
+        state, m = step(state, model.stats, b)
+    jax.block_until_ready(m)
+    times = []
+    for b in batches[warmup + 1:]:
+        t = time.perf_counter()
+        state, m = step(state, model.stats, b)
+        jax.block_until_ready(m)
+        times.append(time.perf_counter() - t)
+    median = float(np.median(times))
+    timed = batches[warmup + 1:]
+    structs = float(np.mean([b.graph_mask.sum() for b in timed]))
+    atoms = float(np.mean([b.node_mask.sum() for b in timed]))
+    return {"n_parameters": model.n_parameters, "device": str(jax.devices()[0]), "compile_s": round(compile_s, 2),
+            "median_step_s": round(median, 5), "structures_per_step": structs,
+            "structures_per_s": round(structs / median, 1), "atoms_per_s": round(atoms / median, 1),
+            "padding_efficiency": padding_efficiency(batches), **memory}

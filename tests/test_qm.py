@@ -1,0 +1,75 @@
+"""The PySCF reference-data generator against PySCF's own numbers (needs the qm extra)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pyscf")
+
+from tensorprop.data.molecules import read_molecules  # noqa: E402
+from tensorprop.physics.electrostatics import BOHR  # noqa: E402
+from tensorprop.qm.esp import BONDI_RADII, esp_reference, generate_esp_dataset, scf, vdw_shell_points  # noqa: E402
+from tensorprop.qm.geometries import distorted_conformers, reference_geometry  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def water_scf():
+    numbers, positions = reference_geometry("water")
+    return numbers, positions, scf(numbers, positions, method="HF", basis="sto-3g")
+
+
+def test_dipole_matches_pyscf(water_scf):
+    _, _, mf = water_scf
+    _, dipole = esp_reference(mf, np.zeros((1, 3)) + 5.0)
+    np.testing.assert_allclose(dipole, mf.dip_moment(unit="AU", verbose=0) * BOHR, atol=1e-6)
+    assert dipole[2] < 0  # O on +z, H on -z: the dipole points from O towards the hydrogens
+
+
+def test_far_field_esp_is_the_dipole_potential(water_scf):
+    _, positions, mf = water_scf
+    centroid = positions.mean(0)
+    directions = np.array([[0, 0, 1.0], [0, 0, -1.0], [1.0, 0, 0], [0.6, 0.0, 0.8]])
+    points = centroid + 60.0 * directions
+    values, dipole = esp_reference(mf, points)
+    ref = [np.dot(dipole, p - centroid) / np.linalg.norm(p - centroid) ** 3 * BOHR for p in points]
+    np.testing.assert_allclose(values, ref, atol=2e-6)  # Hartree/e; quadrupole terms ~1/r^3
+
+
+def test_near_field_esp_against_pyscf_potential_integrals(water_scf):
+    """The electronic part against PySCF's 1/|r - C| operator at one point (rinv origin)."""
+    numbers, positions, mf = water_scf
+    point = positions[0] + np.array([0.0, 0.0, 2.2])
+    mol = mf.mol
+    with mol.with_rinv_origin(point / BOHR):
+        electronic = np.einsum("ij,ji->", mol.intor("int1e_rinv"), mf.make_rdm1())
+    nuclear = sum(z / (np.linalg.norm(point - x) / BOHR) for z, x in zip(numbers, positions))
+    np.testing.assert_allclose(esp_reference(mf, point[None])[0][0], nuclear - electronic, atol=1e-8)
+
+
+def test_shell_points_lie_outside_every_scaled_vdw_sphere():
+    numbers, positions = reference_geometry("methanol")
+    pts = vdw_shell_points(numbers, positions, scales=(1.4, 2.0), density=0.5)
+    radii = np.array([BONDI_RADII[z] for z in numbers])
+    d = np.linalg.norm(pts[:, None] - positions[None], axis=-1)
+    assert np.all(d >= 1.4 * radii - 1e-6) and len(pts) > 100
+
+
+def test_conformers_are_seeded_and_distorted():
+    a = distorted_conformers("water", 3, sigma=0.05, seed=1)
+    b = distorted_conformers("water", 3, sigma=0.05, seed=1)
+    np.testing.assert_array_equal(np.stack(a), np.stack(b))
+    assert 0.01 < np.abs(a[0] - reference_geometry("water")[1]).mean() < 0.2
+
+
+def test_cli_writes_a_readable_esp_set(tmp_path):
+    from tensorprop.cli import main
+
+    out = tmp_path / "water.npz"
+    assert main(["data", "esp", "--molecule", "water", "--n-conformers", "2", "--basis", "sto-3g",
+                 "--out", str(out), "--no-progress"]) == 0
+    molecules = read_molecules(out)
+    assert len(molecules) == 2 and molecules[0].info["source_meta"]["basis"] == "sto-3g"
+    direct = generate_esp_dataset(["water"], 2, basis="sto-3g")
+    np.testing.assert_allclose(molecules[1].esp, direct[1].esp, atol=1e-9)
+    np.testing.assert_allclose(molecules[1].dipole, direct[1].dipole, atol=1e-9)
