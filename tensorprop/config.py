@@ -55,6 +55,10 @@ class ModelConfig:
         Hidden irreps of the gated readout of each tensor head.
     avg_num_neighbors : float
         Normalisation of the summed messages (set from training data by ``fit``).
+    head : str
+        ``"equivariant"`` (default: gated irreps readouts) or ``"cartesian"``: an MLP on the
+        invariant (0e) features and the species that emits the 9 Z* / 6 eps components in the
+        lab frame (a deliberately non-equivariant baseline; crystal tensors only).
     targets : tuple of str
         Heads to build: any of ``"born_charges"`` and ``"epsilon"`` (crystal tensors), or
         ``"charges"`` alone (distributed charges of molecules, see :class:`ChargesConfig`).
@@ -70,6 +74,7 @@ class ModelConfig:
     head_irreps: str = "16x0e + 8x1e + 8x2e"
     avg_num_neighbors: float = 20.0
     targets: tuple[str, ...] = TARGETS
+    head: str = "equivariant"
 
     def __post_init__(self):
         import e3nn_jax as e3nn
@@ -78,6 +83,8 @@ class ModelConfig:
             raise ConfigError(f"model.cutoff must be positive, got {self.cutoff}")
         if self.num_layers < 1:
             raise ConfigError(f"model.num_layers must be >= 1, got {self.num_layers}")
+        if self.head not in ("equivariant", "cartesian"):
+            raise ConfigError(f"model.head must be 'equivariant' or 'cartesian', got {self.head!r}")
         unknown = set(self.targets) - set(TARGETS)
         if tuple(self.targets) != MOLECULAR_TARGETS and (unknown or not self.targets):
             raise ConfigError(f"model.targets must be a non-empty subset of {TARGETS} or {list(MOLECULAR_TARGETS)}, "
@@ -152,8 +159,9 @@ class TrainConfig:
         (in kcal/mol/e) and mean squared length of the dipole error (Debye). The total
         charge needs no loss term: it is exact by construction.
     augment_rotations : bool
-        Rotate every training molecule (with its ESP points and dipole) by a fresh random
-        rotation each step; deterministic in (seed, step).
+        Rotate every training structure with its labels (crystals: cell, Z*, eps; molecules:
+        ESP points, dipole) by a fresh random rotation each step; deterministic in (seed, step).
+        Pointless for equivariant heads, essential for Cartesian ones.
     eval_every, checkpoint_every : int
         Steps between validations and between checkpoints.
     patience : int

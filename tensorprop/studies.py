@@ -15,7 +15,8 @@ import numpy as np
 
 from .config import BatchConfig, ChargesConfig, DataConfig, FitConfig, ModelConfig, TrainConfig
 
-__all__ = ["charge_fit_config", "train_charge_head", "charge_head_report", "charge_step_cost", "esp_dataset"]
+__all__ = ["charge_fit_config", "train_run", "charge_head_report", "step_cost", "esp_dataset",
+           "tensor_fit_config", "tensor_head_report"]
 
 
 def charge_fit_config(dataset: str, *, head: str = "equivariant", n_dcm: int = 2, steps: int = 300,
@@ -36,7 +37,7 @@ def charge_fit_config(dataset: str, *, head: str = "equivariant", n_dcm: int = 2
     )
 
 
-def train_charge_head(cfg: FitConfig, out_dir: str | Path, *, progress: bool = False):
+def train_run(cfg: FitConfig, out_dir: str | Path, *, progress: bool = False):
     """Train (or reuse a finished run in ``out_dir`` with the same config) -> (model, summary dict)."""
     from .api import load_model
     from .config import config_to_dict
@@ -73,7 +74,7 @@ def charge_head_report(model, molecules, *, n_rotation_molecules: int = 8, n_rot
             "n_parameters": model.n_parameters, "predict_ms_per_molecule": 1e3 * elapsed / max(len(molecules), 1)}
 
 
-def charge_step_cost(cfg: FitConfig, steps: int = 20) -> dict:
+def step_cost(cfg: FitConfig, steps: int = 20) -> dict:
     """Step time, throughput and XLA memory of one training step of ``cfg`` (see train/profile.py)."""
     from .train.loop import prepare_training
     from .train.profile import measure_train_step
@@ -97,3 +98,42 @@ def esp_dataset(path: str | Path, molecules=("water", "methanol"), n_conformers:
     path.parent.mkdir(parents=True, exist_ok=True)
     mols = generate_esp_dataset(list(molecules), n_conformers, method=method, basis=basis, seed=seed, progress=progress)
     return write_esp_dataset(path, mols, meta)
+
+
+def tensor_fit_config(config: str | Path | None = None, *, head: str = "equivariant", steps: int = 1500,
+                      augment_rotations: bool = False, max_train: int = 0, seed: int = 0, **model) -> FitConfig:
+    """The bundled model's config (or ``config``, a YAML file) with another head, budget or training-set size."""
+    from .config import load_yaml_config
+
+    path = Path(config) if config else Path(__file__).resolve().parents[1] / "configs" / "becs-eps.yaml"
+    cfg = load_yaml_config(path, FitConfig) if path.is_file() else FitConfig()
+    tc = cfg.train
+    return dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, head=head, **model),
+        train=dataclasses.replace(tc, max_steps=steps, warmup_steps=min(tc.warmup_steps, steps // 5),
+                                  eval_every=max(min(tc.eval_every, steps // 4), 1), checkpoint_every=steps,
+                                  augment_rotations=augment_rotations, seed=seed),
+        data=dataclasses.replace(cfg.data, max_train=max_train))
+
+
+def tensor_head_report(model, crystals, *, n_rotation_structures: int = 8, n_rotations: int = 8, seed: int = 0) -> dict:
+    """Errors of a Z*/eps model on crystals as given and randomly rotated (with their labels), and the
+    rotation error max over a few structures and rotations of |R^T Z*(R x) R - Z*(x)| (e) and the same for eps."""
+    from .testing import random_rotation, rotate
+    from .train.evaluate import tensor_metrics
+
+    crystals = list(crystals)
+    rng = np.random.default_rng(seed)
+    rotated = [rotate(c, random_rotation(rng)) for c in crystals]
+    out = {"as_given": tensor_metrics(crystals, model.predict_many(crystals, unseen_elements="warn")),
+           "rotated": tensor_metrics(rotated, model.predict_many(rotated, unseen_elements="warn")),
+           "n_parameters": model.n_parameters}
+    errors = {"born_charges": [], "epsilon": []}
+    for c in crystals[:n_rotation_structures]:
+        rots = [random_rotation(rng) for _ in range(n_rotations)]
+        preds = model.predict_many([c] + [rotate(c, r) for r in rots], unseen_elements="warn")
+        for key in errors:
+            if key in preds[0]:
+                errors[key] += [float(np.abs(r.T @ p[key] @ r - preds[0][key]).max()) for r, p in zip(rots, preds[1:])]
+    out["rotation_error"] = {k: max(v) for k, v in errors.items() if v}
+    return out

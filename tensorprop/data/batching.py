@@ -19,7 +19,7 @@ from ..errors import BatchBudgetError
 from .graph import Graph
 
 __all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "collate_in_budget", "make_batches", "padding_efficiency",
-           "epoch_batches"]
+           "epoch_batches", "index_stream", "rotate_batch"]
 
 _DUMMY_EDGE = np.array([1.0, 0.0, 0.0])  # vector of padded edges, Angstrom (masked out)
 
@@ -170,3 +170,41 @@ def epoch_batches(graphs: Sequence[Graph], budget: BatchConfig, seed: int, epoch
     """The batches (graph indices) of one epoch: a permutation seeded by (seed, epoch), then packed."""
     order = np.random.default_rng([seed, epoch]).permutation(len(graphs))
     return pack(graphs, budget, order)
+
+
+def index_stream(graphs: Sequence[Graph], budget: BatchConfig, seed: int, start_step: int = 0):
+    """Yield (epoch, global step, graph indices) of every batch from ``start_step`` on.
+
+    Depends only on its arguments, so a resumed run sees exactly the batches of an uninterrupted one.
+    """
+    epoch, step = 0, 0
+    while True:
+        batches = epoch_batches(graphs, budget, seed, epoch)
+        if step + len(batches) <= start_step:
+            step += len(batches)
+        else:
+            for idx in batches:
+                if step >= start_step:
+                    yield epoch, step, idx
+                step += 1
+        epoch += 1
+
+
+def rotate_batch(batch: GraphBatch, rotations: np.ndarray) -> GraphBatch:
+    """Rotate every structure of a padded batch with its labels: random-rotation augmentation.
+
+    ``rotations`` (G, 3, 3), one per graph slot (x -> R x): positions, image shifts and cell rows
+    rotate, Z* -> R Z* R^T, eps -> R eps R^T. Padding stays padding (padded edge vectors keep
+    unit length).
+    """
+    r = np.asarray(rotations, dtype=batch.positions.dtype)
+    rn = r[batch.node_graph]  # [N, 3, 3]
+    re = rn[batch.receivers]  # [E, 3, 3]
+    rot_t = lambda t, q: q @ t @ np.swapaxes(q, -1, -2)  # noqa: E731
+    return batch._replace(
+        positions=np.einsum("nij,nj->ni", rn, batch.positions),
+        shifts=np.einsum("eij,ej->ei", re, batch.shifts),
+        cell=np.einsum("gij,gkj->gki", r, batch.cell),
+        born_charges=rot_t(batch.born_charges, rn),
+        epsilon=rot_t(batch.epsilon, r),
+    )

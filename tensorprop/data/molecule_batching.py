@@ -12,7 +12,7 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from ..config import BatchConfig
-from .batching import GraphBatch, collate_in_budget, epoch_batches, pack
+from .batching import GraphBatch, collate_in_budget, index_stream, pack, rotate_batch
 from .graph import Graph, build_graph
 from .molecules import Molecule
 
@@ -81,24 +81,23 @@ def collate_molecules(molecules: Sequence[Molecule], graphs: Sequence[Graph], bu
     points[:, :, 0] = 100.0  # padded points sit far away (finite distances; masked out of the loss)
     esp = np.zeros((g, p), dtype)
     esp_mask = np.zeros((g, p), bool)
-    positions = np.array(graph.positions)
-    offset = 0
     for k, m in enumerate(molecules):
-        r = None if rotations is None else np.asarray(rotations[k], np.float64)
-        if r is not None:
-            positions[offset:offset + m.n_atoms] = m.positions @ r.T
-        offset += m.n_atoms
         total_charge[k] = m.charge
         if m.dipole is not None:
-            dipole[k] = m.dipole if r is None else r @ m.dipole
+            dipole[k] = m.dipole
             dipole_mask[k] = True
         if m.esp is not None:
-            n = m.n_points
-            points[k, :n] = m.esp_points if r is None else m.esp_points @ r.T
-            esp[k, :n] = m.esp
-            esp_mask[k, :n] = True
-    return ChargeBatch(graph=graph._replace(positions=positions), total_charge=total_charge, dipole=dipole,
-                       dipole_mask=dipole_mask, esp_points=points, esp=esp, esp_mask=esp_mask)
+            points[k, :m.n_points] = m.esp_points
+            esp[k, :m.n_points] = m.esp
+            esp_mask[k, :m.n_points] = True
+    if rotations is not None:
+        r = np.tile(np.eye(3, dtype=dtype), (g, 1, 1))
+        r[:len(molecules)] = rotations
+        graph = rotate_batch(graph, r)
+        dipole = np.einsum("gij,gj->gi", r, dipole)
+        points = np.einsum("gij,gpj->gpi", r, points)
+    return ChargeBatch(graph=graph, total_charge=total_charge, dipole=dipole, dipole_mask=dipole_mask,
+                       esp_points=points, esp=esp, esp_mask=esp_mask)
 
 
 def make_molecule_batches(molecules: Sequence[Molecule], graphs: Sequence[Graph], budget: BatchConfig,
@@ -113,17 +112,7 @@ def molecule_stream(molecules: Sequence[Molecule], graphs: Sequence[Graph], budg
                     augment_rotations: bool = False) -> Iterator[tuple[int, ChargeBatch]]:
     """Yield (epoch, batch) from global step ``start_step`` on; depends only on the arguments, so a
     resumed run sees the same batches (and the same augmentation rotations) as an uninterrupted one."""
-    epoch, step = 0, 0
-    while True:
-        batches = epoch_batches(graphs, budget, seed, epoch)
-        if step + len(batches) <= start_step:
-            step += len(batches)
-            epoch += 1
-            continue
-        for idx in batches:
-            if step >= start_step:
-                rot = random_rotations(np.random.default_rng([seed, 7, step]), len(idx)) if augment_rotations else None
-                yield epoch, collate_molecules([molecules[i] for i in idx], [graphs[i] for i in idx], budget,
-                                               max_points, dtype, rot)
-            step += 1
-        epoch += 1
+    for epoch, step, idx in index_stream(graphs, budget, seed, start_step):
+        rot = random_rotations(np.random.default_rng([seed, 7, step]), len(idx)) if augment_rotations else None
+        yield epoch, collate_molecules([molecules[i] for i in idx], [graphs[i] for i in idx], budget, max_points,
+                                       dtype, rot)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from .backbone import gated, with_gate_scalars
 
-__all__ = ["IrrepsReadout", "graph_mean"]
+__all__ = ["IrrepsReadout", "CartesianReadout", "graph_mean"]
 
 
 class IrrepsReadout(hk.Module):
@@ -27,6 +27,26 @@ class IrrepsReadout(hk.Module):
     def __call__(self, x: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
         h = gated(e3nn.haiku.Linear(with_gate_scalars(self.hidden_irreps), name="hidden")(x))
         return e3nn.haiku.Linear(self.irreps_out, name="out", force_irreps_out=True)(h)
+
+
+class CartesianReadout(hk.Module):
+    """Invariant (0e) features and a species embedding -> MLP -> ``n_out`` numbers in the lab frame.
+
+    The non-equivariant baseline of the tensor heads: it sees only invariants, so it cannot know
+    the orientation of the structure and must learn the lab-frame components from the data.
+    """
+
+    def __init__(self, n_out: int, features: int = 64, layers: int = 2, name=None):
+        super().__init__(name=name)
+        self.n_out, self.features, self.layers = n_out, features, layers
+
+    def __call__(self, x: e3nn.IrrepsArray, numbers: jax.Array) -> jax.Array:
+        from .backbone import NUM_ELEMENTS
+
+        h = jnp.concatenate([x.filter(keep="0e").array, hk.Embed(NUM_ELEMENTS, 16, name="species")(numbers)], -1)
+        for i in range(self.layers):
+            h = jax.nn.silu(hk.Linear(self.features, name=f"dense_{i}")(h))
+        return hk.Linear(self.n_out, name="out")(h)
 
 
 def graph_mean(x: jax.Array, node_graph, node_mask, n_graphs: int) -> jax.Array:

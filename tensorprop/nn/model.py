@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import haiku as hk
 
-from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS
+import jax.numpy as jnp
+
+from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS, cartesian_to_irreps
 from .backbone import Backbone
-from .heads import IrrepsReadout, graph_mean
+from .heads import CartesianReadout, IrrepsReadout, graph_mean
 
 __all__ = ["edge_vectors", "network_fn", "transformed_network"]
 
@@ -28,6 +30,17 @@ def network_fn(config):
         features = Backbone(config, name="backbone")(
             vectors, batch.numbers, batch.senders, batch.receivers, batch.edge_mask)  # [N, hidden]
         out = {}
+        if config.head == "cartesian":  # lab-frame components from invariants, mapped to the same irreps layout
+            if "born_charges" in config.targets:
+                z = CartesianReadout(9, name="born_head")(features, batch.numbers).reshape(-1, 3, 3)
+                out["born_irreps"] = cartesian_to_irreps(z).array
+            if "epsilon" in config.targets:
+                six = CartesianReadout(6, name="epsilon_head")(features, batch.numbers)  # xx yy zz yz xz xy
+                i, j = jnp.array([0, 1, 2, 1, 0, 0]), jnp.array([0, 1, 2, 2, 2, 1])
+                s = jnp.zeros((six.shape[0], 3, 3), six.dtype).at[:, i, j].set(six).at[:, j, i].set(six)
+                per_atom = cartesian_to_irreps(s, symmetric=True).array
+                out["epsilon_irreps"] = graph_mean(per_atom, batch.node_graph, batch.node_mask, batch.n_graphs)
+            return out
         if "born_charges" in config.targets:
             out["born_irreps"] = IrrepsReadout(config.head_irreps, BORN_IRREPS, name="born_head")(features).array
         if "epsilon" in config.targets:

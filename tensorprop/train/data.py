@@ -7,7 +7,7 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from ..config import BatchConfig, DataConfig
-from ..data.batching import GraphBatch, collate_in_budget, epoch_batches
+from ..data.batching import GraphBatch, collate_in_budget, epoch_batches, index_stream, rotate_batch
 from ..data.graph import Graph, build_graph
 from ..data.registry import CrystalDataset, load_dataset
 from ..data.splits import make_split
@@ -82,20 +82,17 @@ def build_graphs(crystals: Sequence, cutoff: float, *, progress: bool = False, d
 
 
 def batch_stream(graphs: Sequence[Graph], budget: BatchConfig, seed: int, start_step: int = 0,
-                 dtype=np.float32) -> Iterator[tuple[int, GraphBatch]]:
+                 dtype=np.float32, augment_rotations: bool = False) -> Iterator[tuple[int, GraphBatch]]:
     """Yield (epoch, padded batch) from global step ``start_step`` on.
 
     The sequence depends only on (graphs, budget, seed), so a resumed run sees exactly
-    the batches the uninterrupted run would have seen.
+    the batches the uninterrupted run would have seen. With ``augment_rotations`` every
+    structure of step s is rotated (with its labels) by a random rotation seeded by (seed, s).
     """
-    epoch, skip = 0, start_step
-    while True:
-        batches = epoch_batches(graphs, budget, seed, epoch)
-        if skip >= len(batches):
-            skip -= len(batches)
-            epoch += 1
-            continue
-        for idx in batches[skip:]:
-            yield epoch, collate_in_budget([graphs[i] for i in idx], budget, dtype)
-        skip = 0
-        epoch += 1
+    from ..data.molecule_batching import random_rotations
+
+    for epoch, step, idx in index_stream(graphs, budget, seed, start_step):
+        batch = collate_in_budget([graphs[i] for i in idx], budget, dtype)
+        if augment_rotations:
+            batch = rotate_batch(batch, random_rotations(np.random.default_rng([seed, 7, step]), batch.n_graphs))
+        yield epoch, batch
