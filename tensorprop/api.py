@@ -58,8 +58,28 @@ class TensorModel:
 
     # -- pure functions for training -----------------------------------------------------
     def apply(self, params, stats, batch) -> dict:
-        """Padded batch -> dict of ``born_charges`` (N, 3, 3), ``epsilon``/``epsilon_log`` (G, 3, 3)."""
+        """Padded batch -> dict of ``born_charges`` (N, 3, 3), ``epsilon``/``epsilon_log`` (G, 3, 3).
+
+        With ``config.head == "field"`` the tensors are derivatives of the field-coupled energy
+        (no ``epsilon_log``; see :meth:`response` for energy, forces, dipole and polarisability).
+        """
+        if self.config.head == "field":
+            return self.response(params, stats, batch, want=self.config.targets)
         return assemble_tensors(self._network.apply(params, batch), batch, stats)
+
+    def response(self, params, stats, batch, field=None, want=("born_charges", "epsilon")) -> dict:
+        """Field model only: energy (G,) eV, forces (N, 3) eV/A, dipole (G, 3) e*A, born_charges (N, 3, 3) e,
+        polarisability (G, 3, 3) e*A^2/V and epsilon (G, 3, 3) at ``field`` (G, 3) V/A (default zero)."""
+        from .physics.field_response import field_response, neutral_species_charges
+
+        if self.config.head != "field":
+            raise ConfigError("response() needs a field model (model.head: field)")
+        charges = neutral_species_charges(stats, batch)
+
+        def energy(positions, f):
+            return self._network.apply(params, batch._replace(positions=positions), f, charges)
+
+        return field_response(energy, batch, field, want=want)
 
     @property
     def n_parameters(self) -> int:
@@ -172,6 +192,14 @@ def _example_batch(cutoff: float):
     return make_batches([graph], BatchConfig(max_nodes=2, max_edges=graph.n_edges, max_graphs=1))[0][1]
 
 
+def _init_args(config: ModelConfig) -> tuple:
+    """Example arguments of the network's ``init``: a batch (and, for field models, a field and charges)."""
+    batch = _example_batch(config.cutoff)
+    if config.head != "field":
+        return (batch,)
+    return batch, np.zeros((batch.graph_mask.shape[0], 3), np.float32), np.zeros(batch.numbers.shape, np.float32)
+
+
 @functools.lru_cache(maxsize=8)
 def _jitted_init(config: ModelConfig):
     return jax.jit(transformed_network(config).init)
@@ -179,13 +207,13 @@ def _jitted_init(config: ModelConfig):
 
 def param_shapes(config: ModelConfig):
     """Shapes of the parameters of the network ``config`` describes (traced, not compiled or run)."""
-    shaped = jax.eval_shape(transformed_network(config).init, jax.random.PRNGKey(0), _example_batch(config.cutoff))
+    shaped = jax.eval_shape(transformed_network(config).init, jax.random.PRNGKey(0), *_init_args(config))
     return jax.tree.map(lambda x: tuple(x.shape), shaped)
 
 
 def init_params(config: ModelConfig, seed: int = 0):
     """Random parameters of the network ``config`` describes (jit-compiled init)."""
-    return _jitted_init(config)(jax.random.PRNGKey(seed), _example_batch(config.cutoff))
+    return _jitted_init(config)(jax.random.PRNGKey(seed), *_init_args(config))
 
 
 def build_model(config: ModelConfig | Mapping | None = None, seed: int = 0) -> TensorModel:

@@ -58,7 +58,10 @@ class ModelConfig:
     head : str
         ``"equivariant"`` (default: gated irreps readouts) or ``"cartesian"``: an MLP on the
         invariant (0e) features and the species that emits the 9 Z* / 6 eps components in the
-        lab frame (a deliberately non-equivariant baseline; crystal tensors only).
+        lab frame (a deliberately non-equivariant baseline; crystal tensors only); ``"field"``:
+        a field-coupled energy E(R, F) whose derivatives are the tensors (Z* = -d2E/dF dR exact,
+        polarisability -> eps_inf; see ``nn/field.py``). Field models need the ``huber``
+        eps loss (their eps is not of the form I + expm(S)).
     targets : tuple of str
         Heads to build: any of ``"born_charges"`` and ``"epsilon"`` (crystal tensors), or
         ``"charges"`` alone (distributed charges of molecules, see :class:`ChargesConfig`).
@@ -83,8 +86,8 @@ class ModelConfig:
             raise ConfigError(f"model.cutoff must be positive, got {self.cutoff}")
         if self.num_layers < 1:
             raise ConfigError(f"model.num_layers must be >= 1, got {self.num_layers}")
-        if self.head not in ("equivariant", "cartesian"):
-            raise ConfigError(f"model.head must be 'equivariant' or 'cartesian', got {self.head!r}")
+        if self.head not in ("equivariant", "cartesian", "field"):
+            raise ConfigError(f"model.head must be 'equivariant', 'cartesian' or 'field', got {self.head!r}")
         unknown = set(self.targets) - set(TARGETS)
         if tuple(self.targets) != MOLECULAR_TARGETS and (unknown or not self.targets):
             raise ConfigError(f"model.targets must be a non-empty subset of {TARGETS} or {list(MOLECULAR_TARGETS)}, "
@@ -94,8 +97,8 @@ class ModelConfig:
                 irreps = e3nn.Irreps(getattr(self, key))
             except Exception as exc:  # e3nn raises plain ValueError with its own words
                 raise ConfigError(f"model.{key}: cannot parse irreps {getattr(self, key)!r}: {exc}") from None
-            if "charges" in self.targets:
-                needed = {"0e", "1o"}
+            if "charges" in self.targets or self.head == "field":
+                needed = {"0e", "1o"} | ({"2e"} if self.head == "field" and key == "head_irreps" else set())
             else:
                 needed = {"0e", "1e", "2e"} if "born_charges" in self.targets else {"0e", "2e"}
             missing = needed - {str(ir) for _, ir in irreps}

@@ -25,6 +25,11 @@ def network_fn(config):
     into Cartesian Z* (with the sum rule) and eps_inf (positive definite, >= 1).
     """
 
+    if config.head == "field":
+        from .field import field_energy_fn
+
+        return field_energy_fn(config)
+
     def forward(batch):
         vectors = edge_vectors(batch.positions, batch.senders, batch.receivers, batch.shifts)  # [E, 3]
         features = Backbone(config, name="backbone")(

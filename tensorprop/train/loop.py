@@ -118,6 +118,9 @@ def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool
         jax.config.update("jax_enable_x64", True)  # entry point of a float64 run, before any array is made
     if "charges" in cfg.model.targets:
         return _prepare_charges(cfg, adapt_model, dtype)
+    if cfg.model.head == "field" and "epsilon" in cfg.model.targets and tc.epsilon_loss == "log":
+        raise ConfigError("model.head 'field' needs train.epsilon_loss: huber (its eps_inf comes from the "
+                          "polarisability, not from I + expm(S))")
     data = load_training_data(cfg.data, tc.seed)
     train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
     valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")

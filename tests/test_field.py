@@ -1,0 +1,106 @@
+"""The field-response route: E(R, F) -> dipole, Born charges and polarisability as exact derivatives."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import tensorprop
+from tensorprop import testing
+from tensorprop.config import BatchConfig
+from tensorprop.data.batching import make_batches
+from tensorprop.data.graph import build_graph
+from tensorprop.data.records import Crystal
+from tests.conftest import TINY, rocksalt_nacl, triclinic, wurtzite_zno
+
+FIELD = {**TINY, "head": "field", "head_irreps": "4x0e + 2x1o + 2x2e"}
+
+
+@pytest.fixture(scope="module")
+def field_model():
+    model = tensorprop.build_model(FIELD, seed=3)
+    model.stats["born_shift"] = model.stats["born_shift"].copy()
+    model.stats["born_shift"][[3, 8, 22, 30]] = [1.0, -2.0, 4.0, 2.0]  # non-trivial fixed charges
+    return model
+
+
+def _batch(*structures):
+    graphs = [build_graph(s, 4.0, allow_isolated=not s.pbc.any()) for s in structures]
+    return make_batches(graphs, BatchConfig(max_nodes=64, max_edges=2048, max_graphs=len(graphs)))[0][1]
+
+
+def _response(model, batch, field):
+    out = model.response(model.params, model.stats, batch, jnp.asarray(field, jnp.float32),
+                         want=("born_charges", "polarisability", "epsilon"))
+    return {k: np.asarray(v, np.float64) for k, v in out.items()}
+
+
+def water() -> Crystal:
+    return Crystal(numbers=[8, 1, 1], positions=[[0, 0, 0.117], [0, 0.757, -0.469], [0.1, -0.757, -0.469]],
+                   cell=np.zeros((3, 3)), pbc=False, label="water")
+
+
+@pytest.mark.parametrize("structure", [triclinic(), water()], ids=["crystal", "molecule"])
+def test_derivatives_match_finite_differences(field_model, structure):
+    batch = _batch(structure)
+    g = batch.graph_mask.shape[0]
+    field = np.zeros((g, 3))
+    field[0] = [0.05, -0.02, 0.03]  # V/A
+    base = _response(field_model, batch, field)
+    n, h = structure.n_atoms, 0.02
+    for a in range(3):
+        step = np.zeros_like(field)
+        step[0, a] = h
+        plus, minus = _response(field_model, batch, field + step), _response(field_model, batch, field - step)
+        # Z*[i, a, b] = d f_(i,b) / dF_a ; alpha[a', a] = dP_a' / dF_a ; P_a = -dE/dF_a
+        np.testing.assert_allclose(base["born_charges"][:n, a], (plus["forces"] - minus["forces"])[:n] / (2 * h),
+                                   atol=2e-3)
+        np.testing.assert_allclose(base["polarisability"][0, :, a], (plus["dipole"] - minus["dipole"])[0] / (2 * h),
+                                   atol=2e-3)
+        np.testing.assert_allclose(base["dipole"][0, a], -(plus["energy"] - minus["energy"])[0] / (2 * h),
+                                   atol=2e-3)
+
+
+def test_sum_rule_holds_at_any_field(field_model):
+    batch = _batch(triclinic(), wurtzite_zno())
+    field = np.random.default_rng(0).normal(size=(batch.graph_mask.shape[0], 3)) * 0.1
+    z = _response(field_model, batch, field)["born_charges"]
+    for g in range(2):
+        assert np.abs(z[batch.node_graph == g].sum(axis=0)).max() < 1e-4
+    assert np.abs(z[~batch.node_mask]).max() == 0.0
+
+
+@pytest.mark.parametrize("improper", [False, True])
+def test_rotating_structure_and_field_together(field_model, improper):
+    c, r = triclinic(), testing.random_rotation(9, improper=improper)
+    f = np.array([[0.04, 0.01, -0.03]])
+    g = _batch(c).graph_mask.shape[0]
+    pad = lambda x: np.concatenate([x, np.zeros((g - 1, 3))])  # noqa: E731
+    a = _response(field_model, _batch(c), pad(f))
+    b = _response(field_model, _batch(testing.rotate(c, r)), pad(f @ r.T))
+    n = c.n_atoms
+    np.testing.assert_allclose(b["energy"][0], a["energy"][0], atol=1e-4)
+    np.testing.assert_allclose(b["dipole"][0], r @ a["dipole"][0], atol=1e-4)
+    np.testing.assert_allclose(b["forces"][:n], a["forces"][:n] @ r.T, atol=1e-4)
+    np.testing.assert_allclose(b["born_charges"][:n], r @ a["born_charges"][:n] @ r.T, atol=1e-4)
+    np.testing.assert_allclose(b["polarisability"][0], r @ a["polarisability"][0] @ r.T, atol=1e-4)
+
+
+def test_field_model_passes_the_tensor_battery(field_model):
+    c = triclinic()
+    testing.check_rotation(field_model.predict, c, testing.random_rotation(4, improper=True))
+    testing.check_permutation(field_model.predict, c, np.array([3, 1, 0, 2]))
+    testing.check_translation(field_model.predict, c, np.array([1.0, -2.0, 0.5]))
+    testing.check_supercell(field_model.predict, rocksalt_nacl(), [[1, 1, 0], [0, 1, 1], [1, 0, 2]])
+    testing.check_sum_rule(field_model.predict, c)
+
+
+def test_field_model_needs_huber_eps_loss():
+    from tensorprop.config import FitConfig, ModelConfig, TrainConfig
+    from tensorprop.errors import ConfigError
+    from tensorprop.train.loop import prepare_training
+
+    cfg = FitConfig(model=ModelConfig(**{**FIELD, "radial_hidden": (16,)}), train=TrainConfig(epsilon_loss="log"))
+    with pytest.raises(ConfigError, match="epsilon_loss"):
+        prepare_training(cfg)
