@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .config import BatchConfig, ModelConfig, config_from_dict, config_to_dict
@@ -26,6 +27,7 @@ from .data.validate import check_crystal
 from .data.convert import as_crystal
 from .errors import CheckpointError, ConfigError, DataError
 from .model_file import read_model_file, write_model_file
+from .nn.backbone import NUM_ELEMENTS
 from .nn.model import transformed_network
 from .physics.assemble import assemble_tensors, default_stats
 
@@ -63,6 +65,8 @@ class TensorModel:
         With ``config.head == "field"`` the tensors are derivatives of the field-coupled energy
         (no ``epsilon_log``; see :meth:`response` for energy, forces, dipole and polarisability).
         """
+        if self.config.targets == ("field",):  # a FieldBatch: everything at each structure's own field
+            return self.response(params, stats, batch.graph, batch.field, want=("born_charges",))
         if self.config.head == "field":
             return self.response(params, stats, batch, want=self.config.targets)
         return assemble_tensors(self._network.apply(params, batch), batch, stats)
@@ -75,9 +79,11 @@ class TensorModel:
         if self.config.head != "field":
             raise ConfigError("response() needs a field model (model.head: field)")
         charges = neutral_species_charges(stats, batch)
+        shift = jnp.asarray(stats.get("energy_shift", np.zeros(NUM_ELEMENTS)), batch.positions.dtype)[batch.numbers]
+        reference = jax.ops.segment_sum(shift * batch.node_mask, batch.node_graph, num_segments=batch.n_graphs)
 
         def energy(positions, f):
-            return self._network.apply(params, batch._replace(positions=positions), f, charges)
+            return self._network.apply(params, batch._replace(positions=positions), f, charges) + reference
 
         return field_response(energy, batch, field, want=want)
 

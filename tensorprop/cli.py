@@ -6,6 +6,8 @@
     tensorprop predict RUN_OR_MODEL STRUCTURE... [--out FILE.json|FILE.xyz]
     tensorprop fit charges [--head equivariant|cartesian] [--n-dcm K] [--data ESP.npz|water-dipoles] ...
     tensorprop data esp --molecule water [--molecule methanol] --n-conformers N --method HF --basis def2-svp --out F.npz
+    tensorprop data field --molecule water --n-conformers N --max-field 0.5 --n-born 2 --out F.xyz
+    tensorprop fit field --data F.xyz                  # E(R, F) on energies, forces, dipoles (and Z*) in fields
     tensorprop datasets [list | fetch NAME | verify NAME]
     tensorprop born STRUCTURE_OR_PHONOPY_YAML [--model M] [--all-atoms] [--symprec S]
     tensorprop nac PHONOPY_YAML --force-sets FORCE_SETS [--model M] [--reference BORN] [--out DIR]
@@ -33,7 +35,9 @@ from .errors import TensorpropError
 __all__ = ["main"]
 
 TARGETS = {"becs": ["born_charges"], "eps": ["epsilon"], "becs-eps": ["born_charges", "epsilon"],
-           "charges": ["charges"]}
+           "charges": ["charges"], "field": ["field"]}
+FIELD_MODEL = {"hidden_irreps": "32x0e + 8x0o + 16x1o + 8x1e + 8x2e + 4x2o", "head_irreps": "16x0e + 8x1o + 8x2e",
+               "cutoff": 4.0, "head": "field"}
 CHARGE_MODEL = {"hidden_irreps": "32x0e + 16x1o + 8x1e + 8x2e", "head_irreps": "16x0e + 8x1o", "cutoff": 4.0}
 
 
@@ -53,6 +57,12 @@ def _fit_config(args) -> FitConfig:
     if args.target == "charges" and not args.config:  # molecule-sized defaults
         base["model"].update(CHARGE_MODEL)
         base["data"]["dataset"] = "water-dipoles"
+    if args.target == "field":
+        if not args.config:
+            base["model"].update(FIELD_MODEL)
+        base["model"]["head"] = "field"
+        if not args.data and not args.config:
+            raise TensorpropError("fit field needs --data FILE (make one with: tensorprop data field ...)")
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("set:") and v is not None}
     for key, text in overrides.items():
         section, field = key.split(".", 1)
@@ -262,6 +272,24 @@ def cmd_data_esp(args) -> int:
     return 0
 
 
+def cmd_data_field(args) -> int:
+    from .data.writers import write_extxyz
+    from .qm.field import generate_field_dataset
+
+    try:
+        import pyscf  # noqa: F401
+    except ImportError:
+        raise TensorpropError("tensorprop data field needs PySCF: pip install 'tensorprop[qm]'") from None
+    structures = generate_field_dataset(args.molecule or ["water"], args.n_conformers, max_field=args.max_field,
+                                        method=args.method, basis=args.basis, sigma=args.sigma, seed=args.seed,
+                                        n_born=args.n_born, progress=not args.no_progress)
+    write_extxyz(args.out, structures)
+    n_born = sum(s.born_charges is not None for s in structures)
+    print(f"wrote {len(structures)} conformers in fields up to {args.max_field} V/A ({n_born} with reference Born "
+          f"charges, {args.method}/{args.basis}) to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tensorprop", description="Equivariant Born charges and dielectric tensors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -312,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="output .npz")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_data_esp)
+
+    q = data_sub.add_parser("field", help="energies, forces and dipoles in random uniform fields; reference Z*")
+    q.add_argument("--molecule", action="append", help="water, ethanol, ... (repeatable; default water)")
+    q.add_argument("--n-conformers", type=int, default=8)
+    q.add_argument("--max-field", type=float, default=0.5, help="largest field, V/A (0.5 V/A ~ 0.0097 a.u.)")
+    q.add_argument("--n-born", type=int, default=2, help="conformers per molecule with finite-difference Z*")
+    q.add_argument("--method", default="HF")
+    q.add_argument("--basis", default="def2-svp")
+    q.add_argument("--sigma", type=float, default=0.05)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", required=True, help="output ext-xyz")
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(func=cmd_data_field)
 
     p = sub.add_parser("datasets", help="list, fetch or verify the registered data sets")
     p.add_argument("action", nargs="?", default="list", choices=["list", "fetch", "verify"])

@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 TARGETS = ("born_charges", "epsilon")
 MOLECULAR_TARGETS = ("charges",)
+FIELD_TARGETS = ("field",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +65,9 @@ class ModelConfig:
         eps loss (their eps is not of the form I + expm(S)).
     targets : tuple of str
         Heads to build: any of ``"born_charges"`` and ``"epsilon"`` (crystal tensors), or
-        ``"charges"`` alone (distributed charges of molecules, see :class:`ChargesConfig`).
+        ``"charges"`` alone (distributed charges of molecules, see :class:`ChargesConfig`), or
+        ``"field"`` alone with ``head: field`` (energies, forces, dipoles under fields and Z* where
+        labelled).
     """
 
     cutoff: float = 5.0
@@ -89,7 +92,9 @@ class ModelConfig:
         if self.head not in ("equivariant", "cartesian", "field"):
             raise ConfigError(f"model.head must be 'equivariant', 'cartesian' or 'field', got {self.head!r}")
         unknown = set(self.targets) - set(TARGETS)
-        if tuple(self.targets) != MOLECULAR_TARGETS and (unknown or not self.targets):
+        if tuple(self.targets) == FIELD_TARGETS and self.head != "field":
+            raise ConfigError("model.targets [field] (energies/forces/dipoles under fields) needs model.head: field")
+        if tuple(self.targets) not in (MOLECULAR_TARGETS, FIELD_TARGETS) and (unknown or not self.targets):
             raise ConfigError(f"model.targets must be a non-empty subset of {TARGETS} or {list(MOLECULAR_TARGETS)}, "
                               f"got {self.targets}")
         for key in ("hidden_irreps", "head_irreps"):
@@ -161,6 +166,10 @@ class TrainConfig:
         Loss weights of the charge heads: mean squared ESP error on the grid points
         (in kcal/mol/e) and mean squared length of the dipole error (Debye). The total
         charge needs no loss term: it is exact by construction.
+    energy_weight, forces_weight : float
+        Field models trained on ``targets: [field]``: weights of the squared energy error per atom
+        (eV/atom) and force error (eV/A); ``dipole_weight`` (Debye) and ``born_weight`` (e) weigh the
+        other two terms.
     augment_rotations : bool
         Rotate every training structure with its labels (crystals: cell, Z*, eps; molecules:
         ESP points, dipole) by a fresh random rotation each step; deterministic in (seed, step).
@@ -193,6 +202,8 @@ class TrainConfig:
     huber_delta: float = 0.5
     esp_weight: float = 1.0
     dipole_weight: float = 1.0
+    energy_weight: float = 1.0
+    forces_weight: float = 1.0
     augment_rotations: bool = False
     eval_every: int = 500
     checkpoint_every: int = 500

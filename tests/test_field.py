@@ -104,3 +104,29 @@ def test_field_model_needs_huber_eps_loss():
     cfg = FitConfig(model=ModelConfig(**{**FIELD, "radial_hidden": (16,)}), train=TrainConfig(epsilon_loss="log"))
     with pytest.raises(ConfigError, match="epsilon_loss"):
         prepare_training(cfg)
+
+
+def test_cli_data_field_then_fit_field(tmp_path):
+    pytest.importorskip("pyscf")
+    import json
+
+    from tensorprop.cli import main
+    from tensorprop.data.readers import read_extxyz
+
+    data = tmp_path / "field.xyz"
+    assert main(["data", "field", "--molecule", "water", "--n-conformers", "10", "--n-born", "1", "--basis", "sto-3g",
+                 "--out", str(data), "--no-progress"]) == 0
+    frames = read_extxyz(data, require_labels=False)
+    assert len(frames) == 10 and frames[0].born_charges is not None and frames[1].born_charges is None
+    assert max(np.linalg.norm(f.info["field"]) for f in frames) <= 0.5
+    run = tmp_path / "run"
+    assert main(["fit", "field", "--data", str(data), "--out", str(run), "--max-steps", "4", "--no-progress",
+                 "--train.eval_every", "4", "--model.hidden_irreps", "8x0e + 4x1o + 2x2e", "--model.head_irreps",
+                 "4x0e + 2x1o + 2x2e", "--model.num_layers", "1", "--model.radial_hidden", "[8]",
+                 "--batch.max_nodes", "16", "--batch.max_edges", "64", "--batch.max_graphs", "4"]) == 0
+    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert all(np.isfinite(record[k]) for k in ("valid_energy_mae", "valid_forces_mae", "valid_dipole_mae"))
+    model = tensorprop.load_model(run)
+    shift = model.stats["energy_shift"]
+    assert model.config.head == "field"
+    assert abs(shift[8] + 2 * shift[1] - np.mean([f.info["energy"] for f in frames])) < 1.0  # eV, H2O reference

@@ -73,3 +73,37 @@ def test_cli_writes_a_readable_esp_set(tmp_path):
     direct = generate_esp_dataset(["water"], 2, basis="sto-3g")
     np.testing.assert_allclose(molecules[1].esp, direct[1].esp, atol=1e-9)
     np.testing.assert_allclose(molecules[1].dipole, direct[1].dipole, atol=1e-9)
+
+
+def test_field_forces_include_the_field_term_and_match_finite_differences():
+    from tensorprop.qm.field import field_scf
+
+    numbers, _ = reference_geometry("water")
+    x = distorted_conformers("water", 1, seed=3)[0]
+    field = np.array([0.3, -0.2, 0.4])  # V/A
+    ref = field_scf(numbers, x, field, basis="sto-3g")
+    h = 1e-4
+    for atom, axis in ((0, 2), (1, 0), (2, 1)):
+        xp, xm = x.copy(), x.copy()
+        xp[atom, axis] += h
+        xm[atom, axis] -= h
+        fd = -(field_scf(numbers, xp, field, basis="sto-3g")["energy"]
+               - field_scf(numbers, xm, field, basis="sto-3g")["energy"]) / (2 * h)
+        assert abs(fd - ref["forces"][atom, axis]) < 1e-4, (atom, axis, fd, ref["forces"][atom, axis])
+    zero = field_scf(numbers, x, np.zeros(3), basis="sto-3g")
+    assert np.abs(ref["forces"] - zero["forces"]).max() > 1e-2  # the field really moves the forces
+    hf = 1e-3
+    for a in range(3):
+        e = np.eye(3)[a] * hf
+        fd = -(field_scf(numbers, x, field + e, basis="sto-3g")["energy"]
+               - field_scf(numbers, x, field - e, basis="sto-3g")["energy"]) / (2 * hf)
+        assert abs(fd - ref["dipole"][a]) < 1e-5  # dipole = -dE/dF, e*A
+
+
+def test_reference_born_charges_obey_the_sum_rule():
+    from tensorprop.qm.field import field_born_charges
+
+    numbers, positions = reference_geometry("water")
+    z = field_born_charges(numbers, positions, basis="sto-3g")
+    assert np.abs(z.sum(axis=0)).max() < 1e-3
+    assert z[0, 0, 0] < 0 and z[1, 1, 1] > 0  # O negative, H positive along the O-H bonds' plane

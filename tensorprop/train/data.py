@@ -52,13 +52,13 @@ def _split_parts(ds: CrystalDataset, cfg: DataConfig, seed: int) -> SplitData:
     return SplitData(*parts, excluded=excluded)
 
 
-def load_training_data(cfg: DataConfig, seed: int = 0) -> SplitData:
+def load_training_data(cfg: DataConfig, seed: int = 0, **reader_kwargs) -> SplitData:
     """Load ``cfg.dataset`` and split it (see :func:`_split_parts`).
 
     Structures whose reduced formula is in ``cfg.exclude_formulas`` are removed from train and
     valid (they stay in test); ``cfg.max_train`` keeps a seeded subset of the training part.
     """
-    return _split_parts(load_dataset(cfg.dataset), cfg, seed)
+    return _split_parts(load_dataset(cfg.dataset, **reader_kwargs), cfg, seed)
 
 
 def load_molecule_data(cfg: DataConfig, seed: int = 0) -> SplitData:

@@ -118,6 +118,8 @@ def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool
         jax.config.update("jax_enable_x64", True)  # entry point of a float64 run, before any array is made
     if "charges" in cfg.model.targets:
         return _prepare_charges(cfg, adapt_model, dtype)
+    if cfg.model.targets == ("field",):
+        return _prepare_field(cfg, adapt_model, dtype, progress)
     if cfg.model.head == "field" and "epsilon" in cfg.model.targets and tc.epsilon_loss == "log":
         raise ConfigError("model.head 'field' needs train.epsilon_loss: huber (its eps_inf comes from the "
                           "polarisability, not from I + expm(S))")
@@ -165,9 +167,48 @@ def _prepare_charges(cfg: FitConfig, adapt_model: bool, dtype) -> TrainingSetup:
                          charge_loss_fn, stream, valid)
 
 
+def energy_shift_per_species(crystals) -> np.ndarray:
+    """Least-squares reference energy of each element (eV), E ~ sum_i e_Z(i), from labelled structures (119,)."""
+    from ..nn.backbone import NUM_ELEMENTS
+
+    rows = [(np.bincount(c.numbers, minlength=NUM_ELEMENTS), float(c.info["energy"])) for c in crystals
+            if c.info.get("energy") is not None]
+    shift = np.zeros(NUM_ELEMENTS, np.float32)
+    if rows:
+        counts = np.array([r[0] for r in rows], float)
+        present = counts.sum(0) > 0
+        sol = np.linalg.lstsq(counts[:, present], np.array([r[1] for r in rows]), rcond=None)[0]
+        shift[present] = sol
+    return shift
+
+
+def _prepare_field(cfg: FitConfig, adapt_model: bool, dtype, progress: bool) -> TrainingSetup:
+    from ..data.field_batching import field_stream, make_field_batches
+    from .field_losses import field_loss_fn
+
+    tc = cfg.train
+    data = load_training_data(cfg.data, tc.seed, require_labels=False)
+    train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
+    valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")
+    cfg, stats = _adapt(cfg, train_graphs, adapt_model)
+    stats["energy_shift"] = energy_shift_per_species(data.train)
+    params = jax.tree.map(lambda x: np.asarray(x, dtype), init_params(cfg.model, tc.seed))
+    model = TensorModel(cfg.model, params, stats, elements=data.train.elements,
+                        metadata={"dataset": cfg.data.dataset, "n_train": len(data.train)})
+    optimizer = make_optimizer(tc)
+
+    def stream(start):
+        return field_stream(list(data.train), train_graphs, cfg.batch, tc.seed, start_step=start, dtype=dtype)
+
+    valid = make_field_batches(list(data.valid), valid_graphs, cfg.batch, dtype)
+    return TrainingSetup(cfg, data, train_graphs, valid_graphs, model, optimizer, init_state(model.params, optimizer),
+                         field_loss_fn, stream, valid)
+
+
 def _headline(record: dict) -> str:
     """The validation figures of the progress bar and the final summary line."""
-    units = {"born_mae": "e", "epsilon_mae": "", "esp_rmse": "kcal/mol/e", "dipole_mae": "D"}
+    units = {"born_mae": "e", "epsilon_mae": "", "esp_rmse": "kcal/mol/e", "dipole_mae": "D",
+             "energy_mae": "eV/atom", "forces_mae": "eV/A"}
     parts = [f"{k.replace('_', ' ')} {record[f'valid_{k}']:.4f}{(' ' + u) if u else ''}"
              for k, u in units.items() if f"valid_{k}" in record]
     return "valid " + ", ".join(parts)
