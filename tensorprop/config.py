@@ -174,6 +174,11 @@ class TrainConfig:
         Rotate every training structure with its labels (crystals: cell, Z*, eps; molecules:
         ESP points, dipole) by a fresh random rotation each step; deterministic in (seed, step).
         Pointless for equivariant heads, essential for Cartesian ones.
+    devices : int
+        Data-parallel training over this many local devices (0: all); each step then takes one
+        padded batch per device, sharded with ``jax.sharding`` (see ``train/parallel.py``).
+    distributed : bool
+        Call ``jax.distributed.initialize()`` first (multi-host data parallelism).
     eval_every, checkpoint_every : int
         Steps between validations and between checkpoints.
     patience : int
@@ -205,6 +210,8 @@ class TrainConfig:
     energy_weight: float = 1.0
     forces_weight: float = 1.0
     augment_rotations: bool = False
+    devices: int = 1
+    distributed: bool = False
     eval_every: int = 500
     checkpoint_every: int = 500
     patience: int = 0
@@ -220,6 +227,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{key} must be one of {allowed}, got {getattr(self, key)!r}")
         if self.max_steps < 1 or self.eval_every < 1 or self.checkpoint_every < 1:
             raise ConfigError("train.max_steps, eval_every and checkpoint_every must be >= 1")
+        if self.devices < 0:
+            raise ConfigError(f"train.devices must be >= 0 (0: all local devices), got {self.devices}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
 

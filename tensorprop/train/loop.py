@@ -114,6 +114,8 @@ def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool
     """
     tc = cfg.train
     dtype = np.dtype(tc.dtype)
+    if tc.distributed:
+        jax.distributed.initialize()
     if dtype == np.float64:
         jax.config.update("jax_enable_x64", True)  # entry point of a float64 run, before any array is made
     if "charges" in cfg.model.targets:
@@ -252,10 +254,18 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
         lines = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= start]
         metrics_path.write_text("".join(ln + "\n" for ln in lines))
 
-    train_step = make_train_step(model.apply, optimizer, tc, setup.loss)
     eval_step = make_eval_step(model.apply, tc, setup.loss)
     valid_batches = setup.valid_batches
-    stream = setup.stream(start)
+    if tc.devices == 1:
+        train_step = make_train_step(model.apply, optimizer, tc, setup.loss)
+        stream = setup.stream(start)
+    else:  # one padded batch per device and step; a resumed run skips start * D batches
+        from .parallel import data_mesh, make_parallel_train_step, stacked_stream
+
+        mesh = data_mesh(tc.devices)
+        train_step = make_parallel_train_step(model.apply, optimizer, tc, setup.loss, mesh)
+        stream = stacked_stream(setup.stream(start * mesh.size), mesh.size)
+        log(f"data-parallel over {mesh.size} devices: {list(mesh.devices)}")
     checkpoint_header = {"config": config_to_dict(cfg)}
     flag: dict = {"stop": None}
     t0, window, eff_batches = time.time(), [], []

@@ -10,7 +10,7 @@ import optax
 
 from .losses import loss_fn
 
-__all__ = ["TrainState", "make_optimizer", "init_state", "make_train_step", "make_eval_step"]
+__all__ = ["TrainState", "make_optimizer", "init_state", "apply_update", "make_train_step", "make_eval_step"]
 
 
 class TrainState(NamedTuple):
@@ -48,6 +48,21 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
+def apply_update(state: TrainState, value, grads, optimizer, cfg) -> tuple[TrainState, jax.Array]:
+    """One optimiser update with EMA, unless the loss or a gradient is not finite (then the state is
+    kept and ``skipped`` counts it). Returns (new state, whether the update was applied)."""
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    # EMA with a warm start: the average forgets the random initial weights quickly
+    decay = jnp.minimum(cfg.ema_decay, (1.0 + state.step) / (10.0 + state.step))
+    ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, params)
+    ok = jnp.isfinite(value) & _all_finite(grads)
+    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)  # noqa: E731
+    return TrainState(step=state.step + 1, params=keep(params, state.params),
+                      opt_state=keep(opt_state, state.opt_state), ema_params=keep(ema, state.ema_params),
+                      skipped=state.skipped + (~ok).astype(jnp.int32)), ok
+
+
 def make_train_step(apply: Callable, optimizer, cfg, loss: Callable = loss_fn) -> Callable:
     """``(state, stats, batch) -> (state, metrics)``, jit-compiled with the state donated.
 
@@ -62,16 +77,7 @@ def make_train_step(apply: Callable, optimizer, cfg, loss: Callable = loss_fn) -
             return loss(apply(params, stats, batch), batch, cfg)
 
         (value, errors), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        # EMA with a warm start: the average forgets the random initial weights quickly
-        decay = jnp.minimum(cfg.ema_decay, (1.0 + state.step) / (10.0 + state.step))
-        ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, params)
-        ok = jnp.isfinite(value) & _all_finite(grads)
-        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)  # noqa: E731
-        new_state = TrainState(step=state.step + 1, params=keep(params, state.params),
-                               opt_state=keep(opt_state, state.opt_state), ema_params=keep(ema, state.ema_params),
-                               skipped=state.skipped + (~ok).astype(jnp.int32))
+        new_state, ok = apply_update(state, value, grads, optimizer, cfg)
         return new_state, {"loss": value, "finite": ok, **errors}
 
     return jax.jit(step_fn, donate_argnums=(0,))
