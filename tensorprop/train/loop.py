@@ -194,6 +194,8 @@ def _prepare_field(cfg: FitConfig, adapt_model: bool, dtype, progress: bool) -> 
     valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")
     cfg, stats = _adapt(cfg, train_graphs, adapt_model)
     stats["energy_shift"] = energy_shift_per_species(data.train)
+    if tc.born_weight == 0:  # Z* labels unused: keep them out of the fixed charges too
+        stats["born_shift"] = np.zeros_like(stats["born_shift"])
     params = jax.tree.map(lambda x: np.asarray(x, dtype), init_params(cfg.model, tc.seed))
     model = TensorModel(cfg.model, params, stats, elements=data.train.elements,
                         metadata={"dataset": cfg.data.dataset, "n_train": len(data.train)})
