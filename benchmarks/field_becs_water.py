@@ -13,7 +13,6 @@ Prints JSON (machine, date); data and run go to benchmarks/results/field-water/.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import json
 import platform
@@ -26,7 +25,6 @@ import tensorprop
 from tensorprop.config import BatchConfig, DataConfig, FitConfig, ModelConfig, TrainConfig
 from tensorprop.data.batching import make_batches
 from tensorprop.data.graph import build_graph
-from tensorprop.data.readers import read_extxyz
 from tensorprop.data.writers import write_extxyz
 from tensorprop.qm.field import generate_field_dataset
 from tensorprop.train.data import load_training_data
@@ -59,7 +57,7 @@ def main(argv=None) -> dict:
     model = tensorprop.load_model(run)
     test = list(load_training_data(cfg.data, 0, require_labels=False).test)
     graphs = [build_graph(c, cfg.model.cutoff) for c in test]
-    errors, sums, dip = [], [], []
+    errors, sums = [], []
     for idx, batch in make_batches(graphs, BatchConfig(max_nodes=64, max_edges=512, max_graphs=16)):
         field = np.zeros((batch.graph_mask.shape[0], 3), np.float32)  # reference Z* are at zero field
         res = jax.device_get(model.response(model.params, model.stats, batch, field, want=("born_charges",)))

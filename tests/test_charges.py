@@ -138,9 +138,9 @@ def test_rotation_augmentation_stream_is_deterministic_and_rotates_labels():
         np.testing.assert_array_equal(x.graph.positions, y.graph.positions)
         np.testing.assert_array_equal(x.esp_points, y.esp_points)
     for a, p in zip(augmented, plain):  # same molecules, rigidly rotated with their labels
-        assert not np.allclose(a.graph.positions[a.node_mask], p.graph.positions[p.node_mask])
+        assert not np.allclose(a.graph.positions[a.graph.node_mask], p.graph.positions[p.graph.node_mask])
         for g in range(2):
-            atoms = np.flatnonzero((a.graph.node_graph == g) & a.node_mask)
+            atoms = np.flatnonzero((a.graph.node_graph == g) & a.graph.node_mask)
             da = np.linalg.norm(a.esp_points[g][:, None] - a.graph.positions[atoms][None], axis=-1)
             dp = np.linalg.norm(p.esp_points[g][:, None] - p.graph.positions[atoms][None], axis=-1)
             np.testing.assert_allclose(da, dp, rtol=1e-5)

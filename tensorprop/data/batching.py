@@ -19,7 +19,7 @@ from ..errors import BatchBudgetError
 from .graph import Graph
 
 __all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "collate_in_budget", "make_batches", "padding_efficiency",
-           "epoch_batches", "index_stream", "rotate_batch"]
+           "epoch_batches", "index_stream", "rotate_batch", "graph_part"]
 
 _DUMMY_EDGE = np.array([1.0, 0.0, 0.0])  # vector of padded edges, Angstrom (masked out)
 
@@ -157,10 +157,15 @@ def make_batches(graphs: Sequence[Graph], budget: BatchConfig, order: Iterable[i
     return [(idx, collate_in_budget([graphs[i] for i in idx], budget, dtype)) for idx in pack(graphs, budget, order)]
 
 
+def graph_part(batch) -> GraphBatch:
+    """The GraphBatch of a batch that wraps one (ChargeBatch, FieldBatch: ``.graph``), or the batch itself."""
+    return getattr(batch, "graph", batch)
+
+
 def padding_efficiency(batches: Iterable[GraphBatch]) -> dict[str, float]:
     """Fraction of real over padded slots, for nodes, edges and graphs, over many batches."""
     totals = np.zeros((3, 2))
-    for b in batches:
+    for b in map(graph_part, batches):
         totals += [[b.node_mask.sum(), b.node_mask.size], [b.edge_mask.sum(), b.edge_mask.size],
                    [b.graph_mask.sum(), b.graph_mask.size]]
     return {k: float(r / max(p, 1)) for k, (r, p) in zip(("nodes", "edges", "graphs"), totals)}

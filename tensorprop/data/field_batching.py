@@ -33,17 +33,6 @@ class FieldBatch(NamedTuple):
     dipole: np.ndarray
     dipole_mask: np.ndarray
 
-    @property
-    def node_mask(self):
-        return self.graph.node_mask
-
-    @property
-    def edge_mask(self):
-        return self.graph.edge_mask
-
-    @property
-    def graph_mask(self):
-        return self.graph.graph_mask
 
 
 def collate_field(crystals: Sequence[Crystal], graphs: Sequence[Graph], budget: BatchConfig,

@@ -33,18 +33,6 @@ class ChargeBatch(NamedTuple):
     esp: np.ndarray
     esp_mask: np.ndarray
 
-    # the training loop reads these like a GraphBatch's
-    @property
-    def node_mask(self):
-        return self.graph.node_mask
-
-    @property
-    def edge_mask(self):
-        return self.graph.edge_mask
-
-    @property
-    def graph_mask(self):
-        return self.graph.graph_mask
 
 
 def molecule_graphs(molecules: Sequence[Molecule], cutoff: float) -> list[Graph]:

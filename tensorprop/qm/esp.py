@@ -15,7 +15,7 @@ import numpy as np
 from ..data.molecules import Molecule
 from ..errors import TensorpropError
 from ..physics.electrostatics import BOHR
-from .geometries import distorted_conformers, reference_geometry
+from .geometries import conformer_jobs
 
 __all__ = ["BONDI_RADII", "vdw_shell_points", "scf", "esp_reference", "generate_esp_dataset", "HARTREE_EV"]
 
@@ -91,14 +91,9 @@ def generate_esp_dataset(molecules: Sequence[str], n_conformers: int, *, method:
                          basis: str = "def2-svp", sigma: float = 0.05, seed: int = 0, density: float = 0.5,
                          scales: Sequence[float] = (1.4, 1.6, 1.8, 2.0), progress: bool = False) -> list[Molecule]:
     """Distorted conformers of each named molecule with SCF ESP, dipole and energy labels."""
-    jobs = [(name, i, x) for name in molecules for i, x in enumerate(distorted_conformers(name, n_conformers, sigma, seed))]
-    if progress:
-        from tqdm.auto import tqdm
-
-        jobs = tqdm(jobs, desc=f"SCF {method}/{basis}", unit="conf")
+    jobs = conformer_jobs(molecules, n_conformers, sigma, seed, desc=f"SCF {method}/{basis}", progress=progress)
     out = []
-    for name, i, x in jobs:
-        numbers, _ = reference_geometry(name)
+    for name, i, numbers, x in jobs:
         mf = scf(numbers, x, method=method, basis=basis)
         points = vdw_shell_points(numbers, x, scales, density)
         values, dipole = esp_reference(mf, points)

@@ -19,7 +19,7 @@ import numpy as np
 from ..data.records import Crystal
 from ..physics.electrostatics import BOHR
 from .esp import HARTREE_EV
-from .geometries import distorted_conformers, reference_geometry
+from .geometries import conformer_jobs
 
 __all__ = ["AU_FIELD_V_PER_A", "field_scf", "field_born_charges", "generate_field_dataset"]
 
@@ -91,14 +91,9 @@ def generate_field_dataset(molecules: Sequence[str], n_conformers: int, *, max_f
     field (3,) V/A; the first ``n_born`` conformers of each molecule also get reference Born charges
     (zero field, finite differences of forces)."""
     rng = np.random.default_rng([seed, 17])
-    jobs = [(name, i, x) for name in molecules for i, x in enumerate(distorted_conformers(name, n_conformers, sigma, seed))]
-    if progress:
-        from tqdm.auto import tqdm
-
-        jobs = tqdm(jobs, desc=f"SCF in field {method}/{basis}", unit="conf")
+    jobs = conformer_jobs(molecules, n_conformers, sigma, seed, desc=f"SCF in field {method}/{basis}", progress=progress)
     out = []
-    for name, i, x in jobs:
-        numbers, _ = reference_geometry(name)
+    for name, i, numbers, x in jobs:
         direction = rng.normal(size=3)
         field = direction / np.linalg.norm(direction) * max_field * rng.uniform() ** (1 / 3)
         res = field_scf(numbers, x, field, method=method, basis=basis)

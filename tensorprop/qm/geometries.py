@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["GEOMETRIES", "reference_geometry", "distorted_conformers"]
+__all__ = ["GEOMETRIES", "reference_geometry", "distorted_conformers", "conformer_jobs"]
 
 GEOMETRIES: dict[str, tuple[list[int], list[list[float]]]] = {
     "water": ([8, 1, 1], [[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.4692]]),
@@ -53,3 +53,15 @@ def distorted_conformers(name: str, n: int, sigma: float = 0.05, seed: int = 0,
         if d.min() >= min_distance:
             out.append(x)
     return out
+
+
+def conformer_jobs(molecules, n_conformers: int, sigma: float, seed: int, *, desc: str = "", progress: bool = False):
+    """(name, index, numbers, positions) of ``n_conformers`` distorted conformers of each molecule,
+    wrapped in a progress bar when asked."""
+    jobs = [(name, i, reference_geometry(name)[0], x) for name in molecules
+            for i, x in enumerate(distorted_conformers(name, n_conformers, sigma, seed))]
+    if progress:
+        from tqdm.auto import tqdm
+
+        return tqdm(jobs, desc=desc, unit="conf")
+    return jobs

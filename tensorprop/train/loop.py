@@ -27,7 +27,7 @@ import yaml
 
 from ..api import TensorModel, init_params
 from ..config import FitConfig, config_from_dict, config_to_dict
-from ..data.batching import make_batches, padding_efficiency
+from ..data.batching import graph_part, make_batches, padding_efficiency
 from ..errors import ConfigError
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import SplitData, batch_stream, build_graphs, load_training_data
@@ -78,8 +78,9 @@ def _validate(eval_step, params, stats, batches) -> dict:
     for _, b in batches:
         _, m = eval_step(params, stats, b)
         m = jax.device_get(m)
-        loss += float(m.pop("loss")) * int(b.graph_mask.sum())
-        n += int(b.graph_mask.sum())
+        real = int(graph_part(b).graph_mask.sum())
+        loss += float(m.pop("loss")) * real
+        n += real
         for k, v in m.items():
             sums[k] = sums.get(k, 0.0) + float(v)
     return {"valid_loss": loss / max(n, 1), **summarize_errors(sums, "valid")}

@@ -7,7 +7,7 @@ import time
 import jax
 import numpy as np
 
-from ..data.batching import padding_efficiency
+from ..data.batching import graph_part, padding_efficiency
 from .state import make_train_step
 
 __all__ = ["measure_train_step"]
@@ -49,8 +49,8 @@ def measure_train_step(setup, steps: int = 50, warmup: int = 3) -> dict:
         times.append(time.perf_counter() - t)
     median = float(np.median(times))
     timed = batches[warmup + 1:]
-    structs = float(np.mean([b.graph_mask.sum() for b in timed]))
-    atoms = float(np.mean([b.node_mask.sum() for b in timed]))
+    structs = float(np.mean([graph_part(b).graph_mask.sum() for b in timed]))
+    atoms = float(np.mean([graph_part(b).node_mask.sum() for b in timed]))
     return {"n_parameters": model.n_parameters, "device": str(jax.devices()[0]), "compile_s": round(compile_s, 2),
             "median_step_s": round(median, 5), "structures_per_step": structs,
             "structures_per_s": round(structs / median, 1), "atoms_per_s": round(atoms / median, 1),
