@@ -13,27 +13,38 @@ from .state import make_train_step
 __all__ = ["measure_train_step"]
 
 
-def _memory_bytes(step, state, stats, batch) -> dict:
-    """XLA's memory analysis of the compiled step (argument, output and temporary buffers), if the backend has it."""
+def _xla_analysis(step, state, stats, batch) -> dict:
+    """XLA's memory and cost analysis of the compiled step (buffers in bytes, FLOPs), where the backend has them."""
     try:
-        m = step.lower(state, stats, batch).compile().memory_analysis()
-        return {"argument_bytes": int(m.argument_size_in_bytes), "output_bytes": int(m.output_size_in_bytes),
-                "temp_bytes": int(m.temp_size_in_bytes)}
-    except Exception:  # not every backend/jax version reports it
+        compiled = step.lower(state, stats, batch).compile()
+    except Exception:  # e.g. a step that is not a plain jitted function
         return {}
+    out = {}
+    try:
+        m = compiled.memory_analysis()
+        out.update(argument_bytes=int(m.argument_size_in_bytes), output_bytes=int(m.output_size_in_bytes),
+                   temp_bytes=int(m.temp_size_in_bytes))
+    except Exception:  # not every backend/jax version reports it
+        pass
+    try:
+        out["flops_per_step"] = float((compiled.cost_analysis() or {}).get("flops", float("nan")))
+    except Exception:
+        pass
+    return out
 
 
 def measure_train_step(setup, steps: int = 50, warmup: int = 3) -> dict:
     """Time ``steps`` training steps after ``warmup`` of a :class:`~tensorprop.train.loop.TrainingSetup`.
 
     Returns compile time of the first step (s), median step time (s), structures and atoms per
-    step and per second, padding efficiency, XLA memory figures, parameter count and device.
+    step and per second, padding efficiency, XLA memory figures and FLOPs (per step, per real
+    structure, achieved rate), parameter count and device.
     """
     model, state = setup.model, setup.state
     step = make_train_step(model.apply, setup.optimizer, setup.cfg.train, setup.loss)
     stream = setup.stream(0)
     batches = [next(stream)[1] for _ in range(steps + warmup + 1)]
-    memory = _memory_bytes(step, state, model.stats, batches[0])
+    analysis = _xla_analysis(step, state, model.stats, batches[0])
     t0 = time.perf_counter()
     state, m = step(state, model.stats, batches[0])
     jax.block_until_ready(m)
@@ -54,4 +65,6 @@ def measure_train_step(setup, steps: int = 50, warmup: int = 3) -> dict:
     return {"n_parameters": model.n_parameters, "device": str(jax.devices()[0]), "compile_s": round(compile_s, 2),
             "median_step_s": round(median, 5), "structures_per_step": structs,
             "structures_per_s": round(structs / median, 1), "atoms_per_s": round(atoms / median, 1),
-            "padding_efficiency": padding_efficiency(batches), **memory}
+            "padding_efficiency": padding_efficiency(batches), **analysis,
+            **({"flops_per_structure": analysis["flops_per_step"] / structs,
+                "achieved_gflops_per_s": analysis["flops_per_step"] / median / 1e9} if "flops_per_step" in analysis else {})}
