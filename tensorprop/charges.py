@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -23,7 +24,7 @@ import numpy as np
 from .config import BatchConfig, ChargesConfig, ModelConfig, config_from_dict, config_to_dict
 from .data.molecule_batching import make_molecule_batches, molecule_graphs
 from .data.molecules import Molecule
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, DataError
 from .model_file import read_model_file, write_model_file
 from .nn.charges import transformed_charges_network
 from .physics.electrostatics import assemble_charges, esp
@@ -63,8 +64,22 @@ class ChargeModel:
         return ChargeModel(self.config, self.charges_config, params, elements=self.elements,
                            metadata={**self.metadata, **(metadata or {})})
 
-    def predict_many(self, molecules: Sequence[Molecule], *, batch: BatchConfig | None = None) -> list[dict]:
+    def predict_many(self, molecules: Sequence[Molecule], *, batch: BatchConfig | None = None,
+                     unseen_elements: str = "error") -> list[dict]:
+        """Charges, sites and dipoles of molecules; ``unseen_elements``: ``"error"`` (default) refuses
+        molecules with elements absent from training, ``"warn"`` predicts them with a warning."""
         molecules = list(molecules)
+        if self.elements is not None:
+            from ase.data import chemical_symbols
+
+            for i, m in enumerate(molecules):
+                unknown = sorted(set(m.numbers.tolist()) - set(self.elements))
+                if unknown:
+                    message = (f"element(s) {', '.join(chemical_symbols[z] for z in unknown)} not in this charge "
+                               f"model's training set")
+                    if unseen_elements != "warn":
+                        raise DataError(m.label or "<molecule>", message, i)
+                    warnings.warn(f"{m.label or '<molecule>'}, structure {i}: {message}", stacklevel=2)
         graphs = molecule_graphs(molecules, self.config.cutoff)
         if batch is None:
             batch = BatchConfig(max_nodes=max([64] + [g.n_nodes for g in graphs]),

@@ -290,6 +290,19 @@ def cmd_data_field(args) -> int:
     return 0
 
 
+def _add_conformer_args(q: argparse.ArgumentParser, out_help: str):
+    """Options shared by the PySCF data generators: molecules, conformers, level of theory, output."""
+    q.add_argument("--molecule", action="append", help="water, hf, co2, ammonia, formaldehyde, methane, methanol, "
+                                                       "ethanol (repeatable; default water)")
+    q.add_argument("--n-conformers", type=int, default=8)
+    q.add_argument("--method", default="HF", help="HF or a DFT functional PySCF knows (e.g. B3LYP)")
+    q.add_argument("--basis", default="def2-svp")
+    q.add_argument("--sigma", type=float, default=0.05, help="Gaussian displacement of each coordinate, Angstrom")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", required=True, help=out_help)
+    q.add_argument("--no-progress", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tensorprop", description="Equivariant Born charges and dielectric tensors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -329,29 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="generate reference data with PySCF (needs tensorprop[qm])")
     data_sub = p.add_subparsers(dest="kind", required=True)
     q = data_sub.add_parser("esp", help="ESP on van der Waals shells, dipoles and energies of distorted conformers")
-    q.add_argument("--molecule", action="append", help="water, hf, co2, ammonia, formaldehyde, methane, methanol, "
-                                                       "ethanol (repeatable; default water)")
-    q.add_argument("--n-conformers", type=int, default=8)
-    q.add_argument("--method", default="HF", help="HF or a DFT functional PySCF knows (e.g. B3LYP)")
-    q.add_argument("--basis", default="def2-svp")
-    q.add_argument("--sigma", type=float, default=0.05, help="Gaussian displacement of each coordinate, Angstrom")
+    _add_conformer_args(q, "output .npz")
     q.add_argument("--density", type=float, default=0.5, help="ESP points per Angstrom^2 on each shell")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--out", required=True, help="output .npz")
-    q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_data_esp)
 
     q = data_sub.add_parser("field", help="energies, forces and dipoles in random uniform fields; reference Z*")
-    q.add_argument("--molecule", action="append", help="water, ethanol, ... (repeatable; default water)")
-    q.add_argument("--n-conformers", type=int, default=8)
+    _add_conformer_args(q, "output ext-xyz")
     q.add_argument("--max-field", type=float, default=0.5, help="largest field, V/A (0.5 V/A ~ 0.0097 a.u.)")
     q.add_argument("--n-born", type=int, default=2, help="conformers per molecule with finite-difference Z*")
-    q.add_argument("--method", default="HF")
-    q.add_argument("--basis", default="def2-svp")
-    q.add_argument("--sigma", type=float, default=0.05)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--out", required=True, help="output ext-xyz")
-    q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_data_field)
 
     p = sub.add_parser("datasets", help="list, fetch or verify the registered data sets")

@@ -193,3 +193,25 @@ def test_charge_model_save_load(tmp_path, equivariant_model):
     with pytest.raises(CheckpointError, match="not a tensor model"):
         tensorprop.TensorModel.load(path)
     assert EANG_DEBYE == pytest.approx(4.8032, abs=1e-4)
+
+
+def test_unseen_elements_and_inconsistent_esp_arrays(tmp_path, equivariant_model):
+    trained = equivariant_model.with_params(equivariant_model.params)
+    trained.elements = [1, 6, 8]
+    ammonia = Molecule(numbers=[7, 1, 1, 1], positions=[[0, 0, 0.12], [0, 0.94, -0.27], [0.81, -0.47, -0.27],
+                                                        [-0.81, -0.47, -0.27]], label="nh3")
+    with pytest.raises(DataError, match="nh3, structure 0: element.*N not in this charge model"):
+        trained.predict(ammonia)
+    with pytest.warns(UserWarning, match="N not in"):
+        trained.predict_many([ammonia], unseen_elements="warn")
+    path = write_esp_dataset(tmp_path / "ok.npz", [methanol(0), methanol(1)])
+    data = dict(np.load(path))
+    data["dipole"] = data["dipole"][:, :2]
+    np.savez(tmp_path / "narrow.npz", **data)
+    with pytest.raises(DataError, match=r"narrow.npz, structure 0: inconsistent arrays"):
+        read_molecules(tmp_path / "narrow.npz")
+    data = dict(np.load(path))
+    data["charge"] = data["charge"][:1]
+    np.savez(tmp_path / "short.npz", **data)
+    with pytest.raises(DataError, match=r"short.npz, structure 1: inconsistent arrays"):
+        read_molecules(tmp_path / "short.npz")

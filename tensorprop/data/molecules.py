@@ -176,10 +176,14 @@ def _read_esp_npz(path: Path) -> list[Molecule]:
     out = []
     for i in range(len(n_atoms)):
         a, p = slice(a_off[i], a_off[i + 1]), slice(p_off[i], p_off[i + 1])
-        energy = float(data["energy"][i]) if "energy" in data and np.isfinite(data["energy"][i]) else None
-        m = Molecule(numbers=data["numbers"][a], positions=data["positions"][a], charge=data["charge"][i],
-                     dipole=data["dipole"][i], esp_points=data["esp_points"][p], esp=data["esp"][p],
-                     energy=energy, label=str(labels[i]), info={"source_meta": meta})
+        energy = data["energy"][i] if "energy" in data and i < len(data["energy"]) else np.nan
+        energy = float(energy) if np.isfinite(energy) else None
+        try:
+            m = Molecule(numbers=data["numbers"][a], positions=data["positions"][a], charge=data["charge"][i],
+                         dipole=data["dipole"][i], esp_points=data["esp_points"][p], esp=data["esp"][p],
+                         energy=energy, label=str(labels[i]), info={"source_meta": meta})
+        except (ValueError, IndexError) as exc:  # wrong widths, per-molecule arrays shorter than n_atoms
+            raise DataError(source, f"inconsistent arrays ({type(exc).__name__}: {exc})", i) from None
         out.append(_check(m, source, i))
     return out
 
