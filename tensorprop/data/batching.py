@@ -19,7 +19,8 @@ from ..errors import BatchBudgetError
 from .graph import Graph
 
 __all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "collate_in_budget", "make_batches", "padding_efficiency",
-           "epoch_batches", "index_stream", "rotate_batch", "graph_part"]
+           "epoch_batches", "index_stream", "rotate_batch", "graph_part",
+           "random_rotations", "step_rotations"]
 
 _DUMMY_EDGE = np.array([1.0, 0.0, 0.0])  # vector of padded edges, Angstrom (masked out)
 
@@ -213,3 +214,21 @@ def rotate_batch(batch: GraphBatch, rotations: np.ndarray) -> GraphBatch:
         born_charges=rot_t(batch.born_charges, rn),
         epsilon=rot_t(batch.epsilon, r),
     )
+
+
+def random_rotations(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n uniformly random proper rotations (n, 3, 3) from normalised Gaussian quaternions."""
+    q = rng.normal(size=(n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+    ], 1)
+
+
+def step_rotations(seed: int, step: int, n: int) -> np.ndarray:
+    """The n augmentation rotations of training step ``step``: a function of (seed, step) only, so a
+    resumed run rotates exactly as the uninterrupted one (crystal and molecule streams alike)."""
+    return random_rotations(np.random.default_rng([seed, 7, step]), n)

@@ -12,12 +12,11 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from ..config import BatchConfig
-from .batching import GraphBatch, collate_in_budget, index_stream, pack, rotate_batch
+from .batching import GraphBatch, collate_in_budget, index_stream, pack, rotate_batch, step_rotations
 from .graph import Graph, build_graph
 from .molecules import Molecule
 
-__all__ = ["ChargeBatch", "molecule_graphs", "collate_molecules", "make_molecule_batches", "molecule_stream",
-           "random_rotations"]
+__all__ = ["ChargeBatch", "molecule_graphs", "collate_molecules", "make_molecule_batches", "molecule_stream"]
 
 
 class ChargeBatch(NamedTuple):
@@ -38,18 +37,6 @@ class ChargeBatch(NamedTuple):
 def molecule_graphs(molecules: Sequence[Molecule], cutoff: float) -> list[Graph]:
     """Neighbour graphs (no periodicity) of molecules; an atom without neighbours is an error naming it."""
     return [build_graph(m.as_crystal(), cutoff, index=i) for i, m in enumerate(molecules)]
-
-
-def random_rotations(rng: np.random.Generator, n: int) -> np.ndarray:
-    """n uniformly random proper rotations (n, 3, 3) from normalised Gaussian quaternions."""
-    q = rng.normal(size=(n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-    ], 1)
 
 
 def collate_molecules(molecules: Sequence[Molecule], graphs: Sequence[Graph], budget: BatchConfig,
@@ -101,6 +88,6 @@ def molecule_stream(molecules: Sequence[Molecule], graphs: Sequence[Graph], budg
     """Yield (epoch, batch) from global step ``start_step`` on; depends only on the arguments, so a
     resumed run sees the same batches (and the same augmentation rotations) as an uninterrupted one."""
     for epoch, step, idx in index_stream(graphs, budget, seed, start_step):
-        rot = random_rotations(np.random.default_rng([seed, 7, step]), len(idx)) if augment_rotations else None
+        rot = step_rotations(seed, step, len(idx)) if augment_rotations else None
         yield epoch, collate_molecules([molecules[i] for i in idx], [graphs[i] for i in idx], budget, max_points,
                                        dtype, rot)

@@ -7,7 +7,7 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from ..config import BatchConfig, DataConfig
-from ..data.batching import GraphBatch, collate_in_budget, epoch_batches, index_stream, rotate_batch
+from ..data.batching import GraphBatch, collate_in_budget, epoch_batches, index_stream, rotate_batch, step_rotations
 from ..data.graph import Graph, build_graph
 from ..data.registry import CrystalDataset, load_dataset
 from ..data.splits import make_split
@@ -89,10 +89,8 @@ def batch_stream(graphs: Sequence[Graph], budget: BatchConfig, seed: int, start_
     the batches the uninterrupted run would have seen. With ``augment_rotations`` every
     structure of step s is rotated (with its labels) by a random rotation seeded by (seed, s).
     """
-    from ..data.molecule_batching import random_rotations
-
     for epoch, step, idx in index_stream(graphs, budget, seed, start_step):
         batch = collate_in_budget([graphs[i] for i in idx], budget, dtype)
         if augment_rotations:
-            batch = rotate_batch(batch, random_rotations(np.random.default_rng([seed, 7, step]), batch.n_graphs))
+            batch = rotate_batch(batch, step_rotations(seed, step, batch.n_graphs))
         yield epoch, batch

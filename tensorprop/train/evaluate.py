@@ -73,7 +73,7 @@ def charge_metrics(molecules: Sequence, predictions: Sequence[dict]) -> dict:
 
 def rotated_copies(molecules: Sequence, seed: int = 0) -> tuple[list, np.ndarray]:
     """Each molecule (with its labels) under its own uniformly random rotation; (molecules, rotations)."""
-    from ..data.molecule_batching import random_rotations
+    from ..data.batching import random_rotations
 
     rot = random_rotations(np.random.default_rng(seed), len(molecules))
     return [m.rotated(r) for m, r in zip(molecules, rot)], rot
@@ -82,7 +82,7 @@ def rotated_copies(molecules: Sequence, seed: int = 0) -> tuple[list, np.ndarray
 def dipole_rotation_error(model, molecule, n_rotations: int = 16, seed: int = 0) -> np.ndarray:
     """|R^T d(R x) - d(x)| in Debye for ``n_rotations`` random rotations R: zero (to float precision)
     for an equivariant model, the spread of a non-equivariant one."""
-    from ..data.molecule_batching import random_rotations
+    from ..data.batching import random_rotations
     from ..physics.electrostatics import EANG_DEBYE
 
     rot = random_rotations(np.random.default_rng(seed), n_rotations)
