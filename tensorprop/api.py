@@ -170,7 +170,11 @@ class TensorModel:
 
     @classmethod
     def load(cls, path: str | Path) -> "TensorModel":
-        params, stats, meta = read_model_file(path)
+        return cls.from_file_contents(path, *read_model_file(path))
+
+    @classmethod
+    def from_file_contents(cls, path, params: dict, stats: dict, meta: dict) -> "TensorModel":
+        """The model of a file already read with ``read_model_file`` (``path`` names it in errors)."""
         if meta.get("model_kind", "tensors") != "tensors":
             raise CheckpointError(f"{path}: a {meta['model_kind']!r} model, not a tensor model; use tensorprop.load_model")
         try:
@@ -242,10 +246,9 @@ def load_model(path: str | Path | None = None):
     path = Path(path)
     if path.is_dir():
         path = path / "model.npz"
-    from .model_file import read_npz_with_header
-
-    if read_npz_with_header(path, "model file")[1].get("model_kind") == "charges":
+    contents = read_model_file(path)
+    if contents[2].get("model_kind") == "charges":
         from .charges import ChargeModel
 
-        return ChargeModel.load(path)
-    return TensorModel.load(path)
+        return ChargeModel.from_file_contents(path, *contents)
+    return TensorModel.from_file_contents(path, *contents)

@@ -113,7 +113,11 @@ class ChargeModel:
 
     @classmethod
     def load(cls, path: str | Path) -> "ChargeModel":
-        params, _, meta = read_model_file(path)
+        return cls.from_file_contents(path, *read_model_file(path))
+
+    @classmethod
+    def from_file_contents(cls, path, params: dict, stats: dict, meta: dict) -> "ChargeModel":
+        """The model of a file already read with ``read_model_file`` (``path`` names it in errors)."""
         if meta.get("model_kind") != MODEL_KIND:
             raise CheckpointError(f"{path}: not a charge model (kind {meta.get('model_kind', 'tensors')!r})")
         try:

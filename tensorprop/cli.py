@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 
 from .config import FitConfig, config_from_dict, config_to_dict, load_yaml_config
-from .errors import TensorpropError
+from .errors import LabelWarning, TensorpropError
 
 __all__ = ["main"]
 
@@ -363,11 +363,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """tensorprop's own warnings as one line, ``tensorprop: warning: MESSAGE``; others as Python prints them."""
+    if issubclass(category, LabelWarning):
+        print(f"tensorprop: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse, run the chosen subcommand, and turn tensorprop's own errors into exit code 2."""
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except TensorpropError as exc:
         print(f"tensorprop: error: {exc}", file=sys.stderr)
         return 2

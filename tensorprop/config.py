@@ -63,6 +63,16 @@ class ModelConfig:
         a field-coupled energy E(R, F) whose derivatives are the tensors (Z* = -d2E/dF dR exact,
         polarisability -> eps_inf; see ``nn/field.py``). Field models need the ``huber``
         eps loss (their eps is not of the form I + expm(S)).
+    species_self_connection : int
+        0 (default): the self-connection of every interaction layer is one linear map shared by
+        all elements. k > 0: it is species-dependent, as in NequIP, with weights that are a
+        learned k-dimensional mixture per element (a low-rank form of NequIP's one-hot
+        self-interaction tensor product: k weight sets instead of one per element).
+    backbone_per_target : bool
+        False (default): one backbone feeds every head. True: each crystal target (Z*, eps_inf)
+        gets a backbone of its own, as two independent networks trained on the same batches
+        in one run and saved in one model file (twice the cost; on phonon-becs the eps_inf loss
+        otherwise slows the Z* fit down, see BENCHMARKS.md).
     targets : tuple of str
         Heads to build: any of ``"born_charges"`` and ``"epsilon"`` (crystal tensors), or
         ``"charges"`` alone (distributed charges of molecules, see :class:`ChargesConfig`), or
@@ -81,10 +91,17 @@ class ModelConfig:
     avg_num_neighbors: float = 20.0
     targets: tuple[str, ...] = TARGETS
     head: str = "equivariant"
+    species_self_connection: int = 0
+    backbone_per_target: bool = False
 
     def __post_init__(self):
         import e3nn_jax as e3nn
 
+        if self.backbone_per_target and self.head == "field":
+            raise ConfigError("model.backbone_per_target does not apply to model.head: field (one energy "
+                              "gives every tensor)")
+        if self.species_self_connection < 0:
+            raise ConfigError(f"model.species_self_connection must be >= 0, got {self.species_self_connection}")
         if self.cutoff <= 0:
             raise ConfigError(f"model.cutoff must be positive, got {self.cutoff}")
         if self.num_layers < 1:
@@ -184,7 +201,15 @@ class TrainConfig:
     patience : int
         Early stopping after this many validations without improvement (0 disables).
     nan_policy : str
-        ``"skip"``: a step with a non-finite loss or gradient is not applied and is counted.
+        ``"skip"``: a step with a non-finite loss or gradient is not applied, is counted and is
+        reported. ``"rollback"``: the same, and the run then goes back to its last checkpoint with
+        the learning rate multiplied by ``rollback_lr_factor`` (data order unchanged); after
+        ``max_rollbacks`` rollbacks it stops (``stopped_by: "non-finite loss"``), the last good
+        checkpoint intact.
+    rollback_lr_factor : float
+        Learning-rate factor applied at each rollback (0 < f < 1).
+    max_rollbacks : int
+        Rollbacks allowed in one run before it stops.
     seed : int
         Seed of the initial weights and of the data order.
     dtype : str
@@ -216,15 +241,19 @@ class TrainConfig:
     checkpoint_every: int = 500
     patience: int = 0
     nan_policy: str = "skip"
+    rollback_lr_factor: float = 0.5
+    max_rollbacks: int = 5
     seed: int = 0
     dtype: str = "float32"
 
     def __post_init__(self):
         choices = {"optimizer": ("adamw", "amsgrad"), "born_loss": ("huber", "mse", "mae"),
-                   "epsilon_loss": ("log", "huber"), "nan_policy": ("skip",), "dtype": ("float32", "float64")}
+                   "epsilon_loss": ("log", "huber"), "nan_policy": ("skip", "rollback"), "dtype": ("float32", "float64")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"train.{key} must be one of {allowed}, got {getattr(self, key)!r}")
+        if not 0.0 < self.rollback_lr_factor < 1.0 or self.max_rollbacks < 0:
+            raise ConfigError("train.rollback_lr_factor must be in (0, 1) and train.max_rollbacks >= 0")
         if self.max_steps < 1 or self.eval_every < 1 or self.checkpoint_every < 1:
             raise ConfigError("train.max_steps, eval_every and checkpoint_every must be >= 1")
         if self.devices < 0:
@@ -250,16 +279,35 @@ class DataConfig:
         ``"auto"``: the data set's committed split if it has one, else a seeded 80/10/10
         split; ``"random"``: always the seeded 80/10/10 split; ``"even-odd"``: train on even
         indices, validate on indices 1 mod 4, test on 3 mod 4 (the water-dipoles experiment).
+    label_check : str
+        What ``fit`` does with crystals whose labels break a rule (Z* acoustic sum rule beyond
+        ``asr_tolerance``, eps_inf asymmetric beyond ``symmetry_tolerance``): ``"warn"`` (default:
+        train on them, print one warning with the count and the worst structures), ``"error"``
+        (stop at the worst one), ``"filter"`` (drop them from train and valid; the test split
+        stays whole), ``"symmetrize"`` (subtract the mean Z* over atoms, symmetrise eps_inf).
+        What was found and done is recorded in ``RUN/split.json`` under ``label_check``.
+    asr_tolerance : float
+        Largest accepted ``max_ab |sum_atoms Z*_ab|``, e.
+    symmetry_tolerance : float
+        Largest accepted ``|eps - eps.T|`` element.
     """
 
     dataset: str = "phonon-becs"
     max_train: int = 0
     exclude_formulas: tuple[str, ...] = ()
     split: str = "auto"
+    label_check: str = "warn"
+    asr_tolerance: float = 0.1
+    symmetry_tolerance: float = 1e-3
 
     def __post_init__(self):
         if self.split not in ("auto", "random", "even-odd"):
             raise ConfigError(f"data.split must be 'auto', 'random' or 'even-odd', got {self.split!r}")
+        if self.label_check not in ("warn", "error", "filter", "symmetrize"):
+            raise ConfigError("data.label_check must be 'warn', 'error', 'filter' or 'symmetrize', "
+                              f"got {self.label_check!r}")
+        if not (self.asr_tolerance >= 0 and self.symmetry_tolerance >= 0):
+            raise ConfigError("data.asr_tolerance and data.symmetry_tolerance must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)

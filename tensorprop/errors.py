@@ -7,7 +7,7 @@ fixed without a debugger.
 
 from __future__ import annotations
 
-__all__ = ["TensorpropError", "DataError", "ConfigError", "CheckpointError", "BatchBudgetError"]
+__all__ = ["TensorpropError", "DataError", "ConfigError", "CheckpointError", "BatchBudgetError", "LabelWarning"]
 
 
 class TensorpropError(Exception):
@@ -45,3 +45,7 @@ class CheckpointError(TensorpropError, ValueError):
 
 class BatchBudgetError(TensorpropError, ValueError):
     """A structure that does not fit into the static node/edge budget of a batch."""
+
+
+class LabelWarning(UserWarning):
+    """Labels that load but break a physical rule (acoustic sum rule, eps_inf symmetry)."""

@@ -24,7 +24,8 @@ FORMAT_VERSION = 1
 def atomic_savez(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     """``np.savez`` to a temporary file in the target folder, fsync, then rename over ``path``.
 
-    A crash or a full disk while writing leaves any previous file at ``path`` intact.
+    A crash or a full disk while writing leaves any previous file at ``path`` intact; an
+    ``OSError`` (full disk, no permission) becomes a :class:`CheckpointError` that says so.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,9 +39,20 @@ def atomic_savez(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            kept = "the previous file there is intact" if path.exists() else "nothing was written"
+            raise CheckpointError(f"{path}: cannot write: {exc.strerror or exc}; {kept}") from exc
         raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass  # some file systems cannot fsync a folder; the file itself is on disk
     return path
 
 

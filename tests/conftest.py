@@ -53,6 +53,17 @@ def tiny_model():
     return model
 
 
+@pytest.fixture(scope="session")
+def variant_tiny_model():
+    """The tiny model with the backbone options on: species-dependent self-connections and one
+    backbone per target."""
+    import tensorprop
+
+    model = tensorprop.build_model({**TINY, "species_self_connection": 3, "backbone_per_target": True}, seed=2)
+    model.stats["born_scale"] = model.stats["born_scale"] * 5.0
+    return model
+
+
 @pytest.fixture
 def shared_datasets() -> Path:
     path = Path(os.environ.get("TENSORPROP_DATA_DIR", SHARED / "datasets"))

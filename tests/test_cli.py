@@ -88,7 +88,7 @@ def _leaves(path):
         return {k: z[k] for k in z.files if k != "__meta__"}
 
 
-@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL"])
 def test_interrupted_then_resumed_equals_uninterrupted(small_data, tmp_path, how):
     """Ctrl-C (clean checkpoint and exit) or SIGKILL (no chance to react: resume from the last periodic
     checkpoint; lines a killed run logged after it are dropped) -> --resume -> the uninterrupted result."""
@@ -102,12 +102,12 @@ def test_interrupted_then_resumed_equals_uninterrupted(small_data, tmp_path, how
     deadline = time.time() + 300
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    if how == "SIGINT":
-        proc.send_signal(signal.SIGINT)  # Ctrl-C: checkpoint the current step and exit cleanly
+    if how in ("SIGINT", "SIGTERM"):
+        proc.send_signal(getattr(signal, how))  # Ctrl-C or a batch system's stop: checkpoint, exit cleanly
         output = proc.communicate(timeout=300)[0]
         assert proc.returncode == 0, output
         summary = json.loads((broken / "summary.json").read_text())
-        assert summary["stopped_by"] == "SIGINT" and summary["steps"] < 12, summary
+        assert summary["stopped_by"] == how and summary["steps"] < 12, summary
     else:
         time.sleep(0.3)  # somewhere after the first periodic checkpoint, maybe during the next one
         proc.kill()
@@ -136,3 +136,115 @@ def test_float64_training(small_data, tmp_path):
     leaves = _leaves(run / "checkpoints" / "last.npz")
     floats = [v for v in leaves.values() if v.dtype.kind == "f"]
     assert floats and all(v.dtype == np.float64 for v in floats)
+
+
+@pytest.fixture(scope="module")
+def broken_labels(small_data, tmp_path_factory) -> Path:
+    """small_data with three bad labels: Z* of structures 5 and 9 off the sum rule by 0.3 and 0.8 e,
+    eps_inf of structure 12 asymmetric by 0.05."""
+    from tensorprop.data.readers import read_extxyz, write_extxyz
+
+    crystals = read_extxyz(small_data)
+    for i, shift in ((5, 0.3), (9, 0.8)):
+        born = crystals[i].born_charges.copy()
+        born[0, 2, 2] += shift
+        crystals[i] = crystals[i].replace(born_charges=born)
+    eps = crystals[12].epsilon.copy()
+    eps[0, 1] += 0.05
+    crystals[12] = crystals[12].replace(epsilon=eps)
+    path = tmp_path_factory.mktemp("broken") / "broken.xyz"
+    write_extxyz(path, crystals)
+    return path
+
+
+def test_labels_breaking_rules_warn_filter_or_stop(broken_labels, tmp_path, capsys):
+    fit = ["fit", "becs-eps", "--data", str(broken_labels), "--max-steps", "2", "--no-progress", *TINY_FLAGS]
+    assert main([*fit, "--out", str(tmp_path / "warn")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("tensorprop: warning:") == 1 and "3 structure(s)" in err
+    assert "broken.xyz, structure 9: Born charges violate the acoustic sum rule by 0.8" in err  # the worst
+    assert "structure 12: dielectric tensor is not symmetric" in err
+    split = json.loads((tmp_path / "warn" / "split.json").read_text())
+    check = split["label_check"]
+    flagged = sorted(check["flagged_train"] + check["flagged_valid"] + check["flagged_test"])
+    assert check["policy"] == "warn" and flagged == [5, 9, 12]
+
+    assert main([*fit, "--out", str(tmp_path / "filter"), "--data.label_check", "filter"]) == 0
+    assert "removed from train and valid" in capsys.readouterr().err
+    kept = json.loads((tmp_path / "filter" / "split.json").read_text())
+    assert not {5, 9, 12} & set(kept["train"] + kept["valid"])
+    assert len(kept["train"]) + len(kept["valid"]) == len(split["train"]) + len(split["valid"]) - len(
+        check["flagged_train"] + check["flagged_valid"])
+    assert kept["test"] == split["test"]  # the test split stays whole
+
+    assert main([*fit, "--out", str(tmp_path / "error"), "--data.label_check", "error"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tensorprop: error: ") and "broken.xyz, structure 9: Born charges violate" in err
+    assert not (tmp_path / "error" / "checkpoints").exists()
+
+
+def test_symmetrize_makes_labels_exact(broken_labels):
+    from tensorprop.config import DataConfig
+    from tensorprop.data.validate import acoustic_sum_rule_violation
+    from tensorprop.train.data import load_training_data
+
+    data = load_training_data(DataConfig(dataset=str(broken_labels), label_check="symmetrize"))
+    assert sum(len(data.label_check[f"flagged_{k}"]) for k in ("train", "valid", "test")) == 3
+    raw = load_training_data(DataConfig(dataset=str(broken_labels)))
+    for part, raw_part in zip(data[:3], raw[:3]):
+        assert part.indices == raw_part.indices  # nothing dropped
+        for c, r in zip(part, raw_part):
+            assert acoustic_sum_rule_violation(c.born_charges) < 1e-6
+            np.testing.assert_allclose(c.epsilon, c.epsilon.T, atol=1e-9)
+            if acoustic_sum_rule_violation(r.born_charges) < 1e-6 and np.allclose(r.epsilon, r.epsilon.T):
+                np.testing.assert_array_equal(c.born_charges, r.born_charges)  # good labels untouched
+
+
+def test_backbone_per_target_keeps_each_targets_best(small_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["fit", "becs-eps", "--data", str(small_data), "--out", str(run), "--max-steps", "12",
+                 "--no-progress", "--model.backbone_per_target", "true", *TINY_FLAGS]) == 0
+    import tensorprop
+
+    model = tensorprop.load_model(run)
+    assert model.config.backbone_per_target
+    assert {"backbone_born_charges", "backbone_epsilon"} <= {k.split("/")[0] for k in model.params}
+    per_target = model.metadata["per_target"]
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for target, key in (("born_charges", "valid_born_mae"), ("epsilon", "valid_epsilon_mae")):
+        assert per_target[target][key] == min(m[key] for m in metrics)  # each target's own best evaluation
+    out = model.predict(_first_structure(small_data))
+    assert np.abs(out["born_charges"].sum(0)).max() < 1e-5
+
+
+def _first_structure(path):
+    from tensorprop.data.readers import read_extxyz
+
+    return read_extxyz(path)[0]
+
+
+def test_checkpoint_refusals(small_data, tmp_path, capsys):
+    """An existing run folder without --resume, a corrupt checkpoint and one of another network are each
+    refused with one line naming the file (exit 2), and nothing is overwritten."""
+    common = ["fit", "becs-eps", "--data", str(small_data), "--max-steps", "2", "--no-progress"]
+    run, other = tmp_path / "run", tmp_path / "other"
+    assert main([*common, "--out", str(run), *TINY_FLAGS]) == 0
+    ckpt = run / "checkpoints" / "last.npz"
+    good = ckpt.read_bytes()
+    capsys.readouterr()
+
+    assert main([*common, "--out", str(run), *TINY_FLAGS]) == 2
+    assert "run folder already holds a checkpoint; use --resume or another --out" in capsys.readouterr().err
+    assert ckpt.read_bytes() == good
+
+    ckpt.write_bytes(good[: len(good) // 2])  # cut off, as by a crash outside tensorprop's atomic write
+    assert main(["fit", "becs-eps", "--resume", str(run), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tensorprop: error: {ckpt}: not a readable tensorprop checkpoint"), err
+
+    wider = [*TINY_FLAGS, "--model.hidden_irreps", "6x0e+4x0o+2x1o+2x1e+2x2e+2x2o"]
+    assert main([*common, "--out", str(other), *wider]) == 0
+    ckpt.write_bytes((other / "checkpoints" / "last.npz").read_bytes())
+    capsys.readouterr()
+    assert main(["fit", "becs-eps", "--resume", str(run), "--no-progress"]) == 2
+    assert "the stored training state does not match this config's model/optimiser" in capsys.readouterr().err

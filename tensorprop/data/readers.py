@@ -176,21 +176,37 @@ def _read_vasp(path: Path) -> Crystal:
     return atoms_to_crystal(atoms, source=str(path), index=0, label=path.name)
 
 
-def _read_cif(path: Path) -> Crystal:
-    from pymatgen.io.cif import CifParser
+def _read_cif(path: Path) -> list[Crystal]:
+    """Every data block of a CIF file, in order (structure index = block index); a block that
+    pymatgen cannot turn into a structure is an error naming it, never silently dropped."""
+    from pymatgen.io.cif import CifFile, CifParser
 
     data = _read_bytes(path)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            parser = CifParser(io.StringIO(data.decode("utf-8")))
-            structures = parser.parse_structures(primitive=False, on_error="ignore")
+            blocks = list(CifFile.from_str(data.decode("utf-8")).data.values())  # data_ blocks in file order
     except Exception as exc:
         raise DataError(str(path), f"cannot parse CIF: {type(exc).__name__}: {exc}", 0) from None
-    if not structures:
-        why = "; ".join(str(w.message) for w in caught)[:300] or "no structure found"
+    if not blocks:
+        why = "; ".join(str(w.message) for w in caught)[:300] or "no data block found"
         raise DataError(str(path), f"cannot parse CIF: {why}", 0)
-    return from_pymatgen(structures[0], source=str(path), index=0, label=path.name)
+    crystals = []
+    for index, block in enumerate(blocks):
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                one = CifParser.from_str(str(block))
+                structures = one.parse_structures(primitive=False, on_error="ignore")
+        except Exception as exc:
+            raise DataError(str(path), f"cannot parse CIF block data_{block.header}: {type(exc).__name__}: {exc}",
+                            index) from None
+        if not structures:
+            why = "; ".join(str(w.message) for w in caught)[:300] or "no structure in this block"
+            raise DataError(str(path), f"cannot parse CIF block data_{block.header}: {why}", index)
+        label = path.name if len(blocks) == 1 else f"{path.name}#{block.header}"
+        crystals.append(from_pymatgen(structures[0], source=str(path), index=index, label=label))
+    return crystals
 
 
 def read_structure(path: str | os.PathLike, *, format: str | None = None) -> Crystal:
@@ -218,12 +234,18 @@ def read_structure(path: str | os.PathLike, *, format: str | None = None) -> Cry
     if fmt == "vasp":
         return _read_vasp(p)
     if fmt == "cif":
-        return _read_cif(p)
+        crystals = _read_cif(p)
+        if len(crystals) > 1:
+            raise DataError(str(path), f"the CIF file holds {len(crystals)} structures (data blocks "
+                                       f"{', '.join(c.label.split('#', 1)[1] for c in crystals)}); "
+                                       "read_structures (and the CLI) reads them all")
+        return crystals[0]
     return next(iter_extxyz(p, require_labels=False))
 
 
 def read_structures(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Crystal]:
-    """Read several files with :func:`read_structure`; ext-xyz files expand to all their frames."""
+    """Read several files with :func:`read_structure`; ext-xyz files expand to all their frames and
+    CIF files to all their data blocks."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out: list[Crystal] = []
@@ -231,6 +253,8 @@ def read_structures(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> l
         p = Path(path)
         if p.name.lower().endswith(_EXTXYZ_SUFFIXES):
             out.extend(iter_extxyz(p, require_labels=False))
+        elif p.exists() and _guess_format(p) == "cif":
+            out.extend(_read_cif(p))
         else:
             out.append(read_structure(p))
     return out

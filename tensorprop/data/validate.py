@@ -10,6 +10,8 @@ Units: lengths in Angstrom, volumes in Angstrom^3, Born charges in e.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from tensorprop.errors import DataError
@@ -20,6 +22,10 @@ __all__ = [
     "check_crystal",
     "check_labels",
     "acoustic_sum_rule_violation",
+    "LABEL_POLICIES",
+    "LabelScreen",
+    "enforce_label_rules",
+    "screen_labels",
 ]
 
 #: smallest accepted cell volume of a 3-D periodic cell, Angstrom^3
@@ -286,3 +292,86 @@ def check_labels(crystal, source: str, index: int | None = None, *, asr_tol: flo
             warnings.append(f"{where}: dielectric tensor is not symmetric: max |eps - eps.T| = {asym:.4g} "
                             f"(tolerance {symmetry_tol})")
     return warnings
+
+
+LABEL_POLICIES = ("warn", "error", "filter", "symmetrize")
+
+
+def enforce_label_rules(crystal):
+    """A copy whose labels obey the rules exactly: Z* minus its mean over atoms (the acoustic
+    sum rule, as phonopy's simple ASR correction does) and eps_inf -> (eps + eps.T) / 2."""
+    changes = {}
+    if crystal.born_charges is not None:
+        born = np.asarray(crystal.born_charges, dtype=float)
+        changes["born_charges"] = born - born.mean(axis=0, keepdims=True)
+    if crystal.epsilon is not None:
+        eps = np.asarray(crystal.epsilon, dtype=float)
+        changes["epsilon"] = 0.5 * (eps + eps.T)
+    return crystal.replace(**changes)
+
+
+class LabelScreen(NamedTuple):
+    """What :func:`screen_labels` found and did.
+
+    flagged: dataset indices of the structures whose labels break a rule; worst: the warning
+    line of the largest sum-rule violation and of the most asymmetric eps_inf (empty when none);
+    kept: positions (0..n-1) of the structures to keep; crystals: the crystals to keep, with
+    labels made exact under ``symmetrize``.
+    """
+    flagged: tuple
+    worst: tuple
+    kept: tuple
+    crystals: tuple
+
+
+def screen_labels(crystals, source: str, indices=None, *, policy: str = "warn", asr_tol: float = 0.1,
+                  symmetry_tol: float = 1e-3) -> LabelScreen:
+    """Check the tensor labels of many structures and act on the ones that break a rule.
+
+    Parameters
+    ----------
+    crystals : sequence of Crystal
+    source : str
+        File named in the messages.
+    indices : sequence of int, optional
+        Index of each crystal in ``source`` (default 0..n-1), named in the messages.
+    policy : {"warn", "error", "filter", "symmetrize"}
+        ``warn``: keep everything (the caller reports); ``error``: raise :class:`DataError` for the
+        worst structure; ``filter``: drop the flagged structures; ``symmetrize``: keep them with
+        labels made exact by :func:`enforce_label_rules`.
+    asr_tol, symmetry_tol : float
+        As in :func:`check_labels` (e, and eps_inf units).
+    """
+    if policy not in LABEL_POLICIES:
+        raise ValueError(f"label policy must be one of {LABEL_POLICIES}, got {policy!r}")
+    crystals = list(crystals)
+    indices = list(range(len(crystals))) if indices is None else [int(i) for i in indices]
+    flagged = []
+    worst = {"asr": (asr_tol, None, None), "sym": (symmetry_tol, None, None)}  # (value, index, line)
+    for k, (c, i) in enumerate(zip(crystals, indices)):
+        lines = check_labels(c, source, i, asr_tol=asr_tol, symmetry_tol=symmetry_tol)
+        if not lines:
+            continue
+        flagged.append(k)
+        for line in lines:
+            if "sum rule" in line:
+                key, value = "asr", acoustic_sum_rule_violation(c.born_charges)
+            else:
+                eps = np.asarray(c.epsilon, dtype=float)
+                key, value = "sym", float(np.abs(eps - eps.T).max())
+            if not value <= worst[key][0]:  # NaN-safe "greater than"
+                worst[key] = (value, i, line)
+    found = [w for w in worst.values() if w[2] is not None]
+    if flagged and policy == "error":
+        _, index, line = found[0]
+        raise DataError(source, line.split(": ", 1)[1] + " (data.label_check: error)", index)
+    worst = tuple(w[2] for w in found)
+    bad = set(flagged)
+    if policy == "filter":
+        kept = tuple(k for k in range(len(crystals)) if k not in bad)
+        out = tuple(crystals[k] for k in kept)
+    else:
+        kept = tuple(range(len(crystals)))
+        out = tuple(enforce_label_rules(c) if (policy == "symmetrize" and k in bad) else c
+                    for k, c in enumerate(crystals))
+    return LabelScreen(tuple(indices[k] for k in flagged), worst, kept, out)

@@ -51,10 +51,12 @@ class Interaction(hk.Module):
         self.radial_hidden = tuple(radial_hidden)
         self.avg_num_neighbors = avg_num_neighbors
 
-    def __call__(self, x, edge_sh, edge_radial, senders, receivers, edge_mask):
+    def __call__(self, x, edge_sh, edge_radial, senders, receivers, edge_mask, species_weights=None):
+        """species_weights: None (one self-connection for all elements) or (n_nodes, k) mixing weights."""
         target = with_gate_scalars(self.irreps_out)
         n_nodes = x.shape[0]
-        self_connection = e3nn.haiku.Linear(target, name="self_connection", force_irreps_out=True)(x)  # [n_nodes, target]
+        self_linear = e3nn.haiku.Linear(target, name="self_connection", force_irreps_out=True)
+        self_connection = self_linear(x) if species_weights is None else self_linear(species_weights, x)  # [n, target]
         h = e3nn.haiku.Linear(x.irreps, name="pre_linear")(x)  # [n_nodes, irreps]
         messages = e3nn.tensor_product(h[senders], edge_sh, filter_ir_out=target)  # [n_edges, paths]
         weights = e3nn.haiku.MultiLayerPerceptron(
@@ -90,7 +92,12 @@ class Backbone(hk.Module):
         n_scalars = hidden.filter(keep=["0e"]).num_irreps
         embedding = hk.Embed(NUM_ELEMENTS, n_scalars, name="species_embedding")(numbers)  # [N, n_scalars]
         x = e3nn.IrrepsArray(f"{n_scalars}x0e", embedding)
+        species_weights = None
+        if cfg.species_self_connection:  # [N, k], unit-norm rows so the mixture keeps the layer's scale
+            species_weights = hk.Embed(NUM_ELEMENTS, cfg.species_self_connection, name="self_connection_species")(numbers)
+            species_weights = species_weights / jnp.linalg.norm(species_weights, axis=-1, keepdims=True).clip(1e-6)
         for layer in range(cfg.num_layers):
             x = Interaction(hidden, radial_hidden=cfg.radial_hidden, avg_num_neighbors=cfg.avg_num_neighbors,
-                            name=f"interaction_{layer}")(x, edge_sh, edge_radial, senders, receivers, edge_mask)
+                            name=f"interaction_{layer}")(x, edge_sh, edge_radial, senders, receivers, edge_mask,
+                                                         species_weights)
         return x

@@ -32,14 +32,25 @@ def network_fn(config):
 
     def forward(batch):
         vectors = edge_vectors(batch.positions, batch.senders, batch.receivers, batch.shifts)  # [E, 3]
-        features = Backbone(config, name="backbone")(
-            vectors, batch.numbers, batch.senders, batch.receivers, batch.edge_mask)  # [N, hidden]
+        shared = {}
+
+        def backbone_for(target):
+            """Per-atom features [N, hidden] that feed ``target``'s head: one backbone for all targets,
+            or one each with ``config.backbone_per_target`` (no gradient of one target reaches another's)."""
+            name = f"backbone_{target}" if config.backbone_per_target else "backbone"
+            if name not in shared:
+                shared[name] = Backbone(config, name=name)(
+                    vectors, batch.numbers, batch.senders, batch.receivers, batch.edge_mask)
+            return shared[name]
+
         out = {}
         if config.head == "cartesian":  # lab-frame components from invariants, mapped to the same irreps layout
             if "born_charges" in config.targets:
+                features = backbone_for("born_charges")
                 z = CartesianReadout(9, name="born_head")(features, batch.numbers).reshape(-1, 3, 3)
                 out["born_irreps"] = cartesian_to_irreps(z).array
             if "epsilon" in config.targets:
+                features = backbone_for("epsilon")
                 six = CartesianReadout(6, name="epsilon_head")(features, batch.numbers)  # xx yy zz yz xz xy
                 i, j = jnp.array([0, 1, 2, 1, 0, 0]), jnp.array([0, 1, 2, 2, 2, 1])
                 s = jnp.zeros((six.shape[0], 3, 3), six.dtype).at[:, i, j].set(six).at[:, j, i].set(six)
@@ -47,9 +58,11 @@ def network_fn(config):
                 out["epsilon_irreps"] = graph_mean(per_atom, batch.node_graph, batch.node_mask, batch.n_graphs)
             return out
         if "born_charges" in config.targets:
-            out["born_irreps"] = IrrepsReadout(config.head_irreps, BORN_IRREPS, name="born_head")(features).array
+            out["born_irreps"] = IrrepsReadout(config.head_irreps, BORN_IRREPS, name="born_head")(
+                backbone_for("born_charges")).array
         if "epsilon" in config.targets:
-            per_atom = IrrepsReadout(config.head_irreps, EPSILON_IRREPS, name="epsilon_head")(features).array
+            per_atom = IrrepsReadout(config.head_irreps, EPSILON_IRREPS, name="epsilon_head")(
+                backbone_for("epsilon")).array
             out["epsilon_irreps"] = graph_mean(per_atom, batch.node_graph, batch.node_mask, batch.n_graphs)
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -11,7 +12,8 @@ from ..data.batching import GraphBatch, collate_in_budget, epoch_batches, index_
 from ..data.graph import Graph, build_graph
 from ..data.registry import CrystalDataset, load_dataset
 from ..data.splits import make_split
-from ..errors import DataError
+from ..data.validate import screen_labels
+from ..errors import DataError, LabelWarning
 
 __all__ = ["SplitData", "load_training_data", "load_molecule_data", "build_graphs", "epoch_batches", "batch_stream"]
 
@@ -21,6 +23,7 @@ class SplitData(NamedTuple):
     valid: CrystalDataset
     test: CrystalDataset
     excluded: dict  # formula -> number of structures removed from train+valid
+    label_check: dict = {}  # what the label screen found and did (crystal data sets)
 
 
 def _split_parts(ds: CrystalDataset, cfg: DataConfig, seed: int) -> SplitData:
@@ -58,7 +61,33 @@ def load_training_data(cfg: DataConfig, seed: int = 0, **reader_kwargs) -> Split
     Structures whose reduced formula is in ``cfg.exclude_formulas`` are removed from train and
     valid (they stay in test); ``cfg.max_train`` keeps a seeded subset of the training part.
     """
-    return _split_parts(load_dataset(cfg.dataset, **reader_kwargs), cfg, seed)
+    data = _split_parts(load_dataset(cfg.dataset, **reader_kwargs), cfg, seed)
+    return _screen_split(data, cfg)
+
+
+def _screen_split(data: SplitData, cfg: DataConfig) -> SplitData:
+    """Apply ``cfg.label_check`` to every part (``filter`` drops from train and valid only: the test
+    split stays whole) and warn once, with the count and the worst structure, when labels break a rule."""
+    parts, report = [], {"policy": cfg.label_check, "asr_tolerance": cfg.asr_tolerance,
+                         "symmetry_tolerance": cfg.symmetry_tolerance, "worst": []}
+    for name, part in zip(("train", "valid", "test"), data[:3]):
+        policy = "warn" if (cfg.label_check == "filter" and name == "test") else cfg.label_check
+        screen = screen_labels(part, part.source or part.name, part.indices, policy=policy,
+                               asr_tol=cfg.asr_tolerance, symmetry_tol=cfg.symmetry_tolerance)
+        report[f"flagged_{name}"] = list(screen.flagged)
+        report["worst"] += list(screen.worst)
+        if policy == "filter":
+            part = part.subset(list(screen.kept))
+        elif policy == "symmetrize" and screen.flagged:
+            part = CrystalDataset(screen.crystals, name=part.name, source=part.source, indices=part.indices)
+        parts.append(part)
+    n = sum(len(report[f"flagged_{k}"]) for k in ("train", "valid", "test"))
+    if n and cfg.label_check != "error":
+        action = {"warn": "used as they are (data.label_check: filter or symmetrize acts on them)",
+                  "filter": "removed from train and valid", "symmetrize": "made exact"}[cfg.label_check]
+        warnings.warn(f"{n} structure(s) of {cfg.dataset} have labels that break the acoustic sum rule or eps "
+                      f"symmetry; {action}; worst: {'; '.join(report['worst'])}", LabelWarning, stacklevel=3)
+    return SplitData(*parts, excluded=data.excluded, label_check=report)
 
 
 def load_molecule_data(cfg: DataConfig, seed: int = 0) -> SplitData:

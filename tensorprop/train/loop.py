@@ -29,9 +29,11 @@ from ..api import TensorModel, init_params
 from ..config import FitConfig, config_from_dict, config_to_dict
 from ..data.batching import graph_part, make_batches, padding_efficiency
 from ..errors import ConfigError
+from ..model_file import read_model_file
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import SplitData, batch_stream, build_graphs, load_training_data
 from .losses import loss_fn
+from .selection import target_groups, update_best
 from .state import TrainState, init_state, make_eval_step, make_optimizer, make_train_step
 from .statistics import training_statistics
 
@@ -104,6 +106,21 @@ def _adapt(cfg: FitConfig, train_graphs, adapt_model: bool):
     if adapt_model:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, avg_num_neighbors=round(avg_neighbors, 4)))
     return cfg, stats
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep the metrics lines up to ``step`` (a killed or rolled-back run wrote later ones; a line cut
+    off by a kill does not parse and goes too)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                keep.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    path.write_text("".join(line + "\n" for line in keep))
 
 
 def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool = False) -> TrainingSetup:
@@ -242,6 +259,7 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     cfg, data = setup.cfg, setup.data
     model, optimizer, state = setup.model, setup.optimizer, setup.state
     best = {"valid_loss": float("inf"), "evals_since_best": 0, "best_step": 0}
+    meta: dict = {}
     if resume and ckpt_path.exists():
         state, meta = load_checkpoint(ckpt_path, state)
         best = meta["best"]
@@ -250,32 +268,42 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     (out / "split.json").write_text(json.dumps({
         "dataset": cfg.data.dataset, "train": list(data.train.indices), "valid": list(data.valid.indices),
-        "test": list(data.test.indices), "excluded_formulas": data.excluded}))
+        "test": list(data.test.indices), "excluded_formulas": data.excluded,
+        "label_check": data.label_check}))
     metrics_path = out / "metrics.jsonl"
     start = int(state.step)
-    if metrics_path.exists():  # drop lines a killed run wrote after its last checkpoint
-        lines = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= start]
-        metrics_path.write_text("".join(ln + "\n" for ln in lines))
+    _truncate_metrics(metrics_path, start)
 
     eval_step = make_eval_step(model.apply, tc, setup.loss)
     valid_batches = setup.valid_batches
     if tc.devices == 1:
         train_step = make_train_step(model.apply, optimizer, tc, setup.loss)
-        stream = setup.stream(start)
-    else:  # one padded batch per device and step; a resumed run skips start * D batches
+        stream_from = setup.stream
+    else:  # one padded batch per device and step; a run (re)started at step s skips s * D batches
         from .parallel import data_mesh, make_parallel_train_step, stacked_stream
 
         mesh = data_mesh(tc.devices)
         train_step = make_parallel_train_step(model.apply, optimizer, tc, setup.loss, mesh)
-        stream = stacked_stream(setup.stream(start * mesh.size), mesh.size)
+        stream_from = lambda s: stacked_stream(setup.stream(s * mesh.size), mesh.size)  # noqa: E731
         log(f"data-parallel over {mesh.size} devices: {list(mesh.devices)}")
+    stream = stream_from(start)
     checkpoint_header = {"config": config_to_dict(cfg)}
     flag: dict = {"stop": None}
     t0, window, eff_batches = time.time(), [], []
     step = start  # host-side copy of state.step: reading the device counter would stall async dispatch
 
+    lr_scale, rollbacks = float(meta.get("lr_scale", 1.0)), int(meta.get("rollbacks", 0))
+    groups = target_groups(cfg.model)  # targets whose best weights are kept separately (or None)
+    best_params = None
+    if groups is not None and resume and (out / "model.npz").exists():
+        best_params = read_model_file(out / "model.npz")[0]
+
     def checkpoint():
-        save_checkpoint(ckpt_path, state, {**checkpoint_header, "step": int(state.step), "best": best})
+        save_checkpoint(ckpt_path, state, {**checkpoint_header, "step": int(state.step), "best": best,
+                                           "lr_scale": lr_scale, "rollbacks": rollbacks})
+
+    if tc.nan_policy == "rollback" and not ckpt_path.exists():
+        checkpoint()  # a point to return to before the first interval checkpoint
 
     bar = None
     if progress:
@@ -287,7 +315,7 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
             epoch, batch = next(stream)
             if len(eff_batches) < 50:
                 eff_batches.append(batch)
-            state, m = train_step(state, model.stats, batch)
+            state, m = train_step(state, model.stats, batch, np.float32(lr_scale))
             window.append(m)
             step += 1
             if bar is not None:
@@ -295,6 +323,27 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
             evaluate_now = step % tc.eval_every == 0 or step == tc.max_steps
             if step % 10 == 0 or evaluate_now:
                 host = jax.device_get(window)
+                bad = [step - len(host) + 1 + k for k, x in enumerate(host) if not bool(x["finite"])]
+                if bad:
+                    log(f"step {step}: non-finite loss or gradient at step(s) {bad}; not applied "
+                        f"({int(state.skipped)} skipped in this run so far)")
+                if bad and tc.nan_policy == "rollback":
+                    if rollbacks >= tc.max_rollbacks:
+                        flag["stop"] = "non-finite loss"
+                        log(f"stopping: still non-finite after {rollbacks} rollback(s); the last good checkpoint "
+                            f"{ckpt_path} is kept")
+                        break
+                    rollbacks += 1
+                    lr_scale *= tc.rollback_lr_factor
+                    state, _ = load_checkpoint(ckpt_path, state)  # `best` stays: model.npz holds it
+                    step, window = int(state.step), []
+                    stream = stream_from(step)
+                    _truncate_metrics(metrics_path, step)
+                    log(f"rollback {rollbacks}/{tc.max_rollbacks}: back to step {step}, learning rate x{lr_scale:.3g}")
+                    if bar is not None:
+                        bar.n = step
+                        bar.refresh()
+                    continue
                 sums = {k: sum(float(x[k]) for x in host) for k in host[0] if k not in ("finite",)}
                 train = {"train_loss": sums.pop("loss") / len(host), **summarize_errors(sums, "train")}
                 window = []
@@ -307,24 +356,23 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
                           **_validate(eval_step, state.ema_params, model.stats, valid_batches)}
                 with metrics_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
-                if record["valid_loss"] < best["valid_loss"]:
-                    best = {"valid_loss": record["valid_loss"], "evals_since_best": 0, "best_step": step,
-                            **{k: v for k, v in record.items() if k.startswith("valid_")}}
-                    model.with_params(jax.device_get(state.ema_params),
-                                      {"step": step, **best}).save(out / "model.npz")
-                else:
-                    best["evals_since_best"] += 1
+                best, improved = update_best(best, record, groups, lambda: jax.device_get(state.ema_params),
+                                             best_params)
+                if improved is not None:
+                    best_params = improved
+                    model.with_params(best_params, {"step": step, **best}).save(out / "model.npz")
                 if bar is not None:
                     bar.write(f"step {step}: {_headline(record)}")
                 if tc.patience and best["evals_since_best"] >= tc.patience:
                     flag["stop"] = "early stopping"
             if step % tc.checkpoint_every == 0:
                 checkpoint()
-        checkpoint()
+        if flag["stop"] != "non-finite loss":  # never overwrite the last good checkpoint with a bad state
+            checkpoint()
     if bar is not None:
         bar.close()
     summary = {"run": str(out), "steps": int(state.step), "stopped_by": flag["stop"] or "max_steps",
-               "skipped_steps": int(state.skipped), "wall_s": round(time.time() - t0, 1),
+               "skipped_steps": int(state.skipped), "rollbacks": rollbacks, "lr_scale": lr_scale, "wall_s": round(time.time() - t0, 1),
                "n_parameters": model.n_parameters, "n_train": len(data.train), "n_valid": len(data.valid),
                "padding_efficiency": padding_efficiency(eff_batches) if eff_batches else None, "best": best}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -62,19 +62,19 @@ def make_parallel_train_step(apply: Callable, optimizer, cfg, loss: Callable, me
     replicated = NamedSharding(mesh, PartitionSpec())
     sharded = NamedSharding(mesh, PartitionSpec("data"))
 
-    def step_fn(state: TrainState, stats, batches):
+    def step_fn(state: TrainState, stats, batches, lr_scale):
         def objective(params):
             values, errors = jax.vmap(lambda b: loss(apply(params, stats, b), b, cfg))(batches)
             return jnp.mean(values), jax.tree.map(jnp.sum, errors)
 
         (value, errors), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-        new_state, ok = apply_update(state, value, grads, optimizer, cfg)
+        new_state, ok = apply_update(state, value, grads, optimizer, cfg, lr_scale)
         return new_state, {"loss": value, "finite": ok, **errors}
 
-    jitted = jax.jit(step_fn, in_shardings=(replicated, replicated, sharded), out_shardings=replicated,
+    jitted = jax.jit(step_fn, in_shardings=(replicated, replicated, sharded, replicated), out_shardings=replicated,
                      donate_argnums=(0,))
 
-    def run(state, stats, batches):
-        return jitted(state, stats, jax.device_put(batches, sharded))
+    def run(state, stats, batches, lr_scale=jnp.float32(1.0)):
+        return jitted(state, stats, jax.device_put(batches, sharded), lr_scale)
 
     return run

@@ -48,10 +48,13 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def apply_update(state: TrainState, value, grads, optimizer, cfg) -> tuple[TrainState, jax.Array]:
+def apply_update(state: TrainState, value, grads, optimizer, cfg, lr_scale=1.0) -> tuple[TrainState, jax.Array]:
     """One optimiser update with EMA, unless the loss or a gradient is not finite (then the state is
-    kept and ``skipped`` counts it). Returns (new state, whether the update was applied)."""
+    kept and ``skipped`` counts it). ``lr_scale`` multiplies the update (the learning rate, weight
+    decay included: both end in optax's scale-by-learning-rate); the ``rollback`` NaN policy lowers it.
+    Returns (new state, whether the update was applied)."""
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    updates = jax.tree.map(lambda u: u * lr_scale, updates)
     params = optax.apply_updates(state.params, updates)
     # EMA with a warm start: the average forgets the random initial weights quickly
     decay = jnp.minimum(cfg.ema_decay, (1.0 + state.step) / (10.0 + state.step))
@@ -69,15 +72,16 @@ def make_train_step(apply: Callable, optimizer, cfg, loss: Callable = loss_fn) -
     ``apply(params, stats, batch) -> predictions`` (see ``TensorModel.apply``);
     ``loss(predictions, batch, cfg) -> (scalar, error sums)``. A step whose
     loss or gradient is not finite leaves params, optimiser and EMA untouched and counts
-    in ``state.skipped`` (``nan_policy="skip"``).
+    in ``state.skipped`` (``nan_policy="skip"``). ``lr_scale`` (a float32 scalar, default 1)
+    multiplies the learning rate.
     """
 
-    def step_fn(state: TrainState, stats, batch):
+    def step_fn(state: TrainState, stats, batch, lr_scale=jnp.float32(1.0)):
         def objective(params):
             return loss(apply(params, stats, batch), batch, cfg)
 
         (value, errors), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-        new_state, ok = apply_update(state, value, grads, optimizer, cfg)
+        new_state, ok = apply_update(state, value, grads, optimizer, cfg, lr_scale)
         return new_state, {"loss": value, "finite": ok, **errors}
 
     return jax.jit(step_fn, donate_argnums=(0,))

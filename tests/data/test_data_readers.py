@@ -266,3 +266,21 @@ def test_from_pymatgen_rejects_disorder(nacl):
         from_pymatgen(s)
     c = from_pymatgen(nacl.to_pymatgen(), born_charges=nacl.born_charges.reshape(8, 9), epsilon=np.ones(9))
     assert c.born_charges.shape == (8, 3, 3) and c.epsilon.shape == (3, 3)
+
+
+def test_multi_block_cif_reads_every_block(tmp_path, make_rocksalt):
+    """Every data block of a CIF is a structure (nothing silently cut to the first); read_structure, which
+    returns one, refuses such a file; a block that does not parse is named."""
+    from pymatgen.io.cif import CifWriter
+
+    small, big = make_rocksalt(a=5.64, labels=False), make_rocksalt(a=6.0, labels=False)
+    text = "".join(str(CifWriter(c.to_pymatgen())).replace("data_", f"data_{name}_", 1) + "\n"
+                   for name, c in (("small", small), ("big", big)))
+    path = tmp_path / "two.cif"
+    path.write_text(text)
+    crystals = read_structures(path)
+    assert [c.label for c in crystals] == ["two.cif#small_NaCl", "two.cif#big_NaCl"]
+    assert np.allclose([np.linalg.det(c.cell) for c in crystals], [5.64**3, 6.0**3])
+    fails(path, None, "holds 2 structures (data blocks small_NaCl, big_NaCl)", reader=read_structure)
+    path.write_text(text.replace("_cell_length_a   6.00000000", "_cell_length_a   six"))
+    fails(path, 1, "cannot parse CIF block data_big_NaCl", reader=read_structures)
