@@ -55,6 +55,9 @@ def test_unknown_elements_refused(tiny_model, tmp_path):
     m.predict(rocksalt_nacl())
     with pytest.raises(DataError, match=r"structure 0: element\(s\) Li, O, Ti not in this model's training set"):
         m.predict(triclinic())
+    with pytest.warns(UserWarning, match=r"structure 1: element\(s\) Li, O, Ti not in this model's training set"):
+        out = m.predict_many([rocksalt_nacl(), triclinic()], unseen_elements="warn")
+    assert len(out) == 2 and np.all(np.isfinite(out[1]["born_charges"]))  # predicted, and said so
 
 
 def test_bad_model_files(tiny_model, tmp_path):
