@@ -16,7 +16,7 @@ import numpy as np
 from .config import BatchConfig, ChargesConfig, DataConfig, FitConfig, ModelConfig, TrainConfig
 
 __all__ = ["charge_fit_config", "train_run", "charge_head_report", "step_cost", "esp_dataset",
-           "tensor_fit_config", "tensor_head_report"]
+           "tensor_fit_config", "tensor_head_report", "field_dataset", "field_fit_config", "field_born_report"]
 
 
 def charge_fit_config(dataset: str, *, head: str = "equivariant", n_dcm: int = 2, steps: int = 300,
@@ -108,11 +108,14 @@ def tensor_fit_config(config: str | Path | None = None, *, head: str = "equivari
     path = Path(config) if config else Path(__file__).resolve().parents[1] / "configs" / "becs-eps.yaml"
     cfg = load_yaml_config(path, FitConfig) if path.is_file() else FitConfig()
     tc = cfg.train
+    if head == "field":  # one energy gives every tensor: one backbone, and eps_inf from the polarisability
+        model = {"backbone_per_target": False, **model}
     return dataclasses.replace(
         cfg, model=dataclasses.replace(cfg.model, head=head, **model),
         train=dataclasses.replace(tc, max_steps=steps, warmup_steps=min(tc.warmup_steps, steps // 5),
                                   eval_every=max(min(tc.eval_every, steps // 4), 1), checkpoint_every=steps,
-                                  augment_rotations=augment_rotations, seed=seed),
+                                  augment_rotations=augment_rotations, seed=seed,
+                                  epsilon_loss="huber" if head == "field" else tc.epsilon_loss),
         data=dataclasses.replace(cfg.data, max_train=max_train))
 
 
@@ -137,3 +140,72 @@ def tensor_head_report(model, crystals, *, n_rotation_structures: int = 8, n_rot
                 errors[key] += [float(np.abs(r.T @ p[key] @ r - preds[0][key]).max()) for r, p in zip(rots, preds[1:])]
     out["rotation_error"] = {k: max(v) for k, v in errors.items() if v}
     return out
+
+
+def field_dataset(path: str | Path, molecules=("water",), n_conformers: int = 60, *, basis: str = "def2-svp",
+                  method: str = "HF", max_field: float = 0.5, n_born: int | None = None, seed: int = 0,
+                  progress: bool = False) -> Path:
+    """An ext-xyz set of molecules in uniform fields at ``path`` (see :func:`tensorprop.qm.field.generate_field_dataset`;
+    every conformer gets finite-difference reference Z* unless ``n_born`` says fewer), generated with PySCF
+    unless the file is already there."""
+    from .data.writers import write_extxyz
+    from .qm.field import generate_field_dataset
+
+    path = Path(path)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_extxyz(path, generate_field_dataset(list(molecules), n_conformers, max_field=max_field, method=method,
+                                                  basis=basis, seed=seed, progress=progress,
+                                                  n_born=n_conformers if n_born is None else n_born))
+    return path
+
+
+def field_fit_config(dataset: str | Path, *, steps: int = 1500, born_weight: float = 0.0, seed: int = 0,
+                     hidden_irreps: str = "32x0e + 8x0o + 16x1o + 8x1e + 8x2e + 4x2o",
+                     head_irreps: str = "16x0e + 8x1o + 8x2e", num_layers: int = 2, max_nodes: int = 48,
+                     max_edges: int = 256, max_graphs: int = 16) -> FitConfig:
+    """A field model E(R, F) of molecules trained on energies, forces and dipoles under fields (and on Z*
+    only when ``born_weight`` > 0: by default its Born charges are pure derivatives, never fitted)."""
+    return FitConfig(
+        model=ModelConfig(cutoff=4.0, hidden_irreps=hidden_irreps, head_irreps=head_irreps, num_layers=num_layers,
+                          radial_hidden=(32,), head="field", targets=("field",)),
+        batch=BatchConfig(max_nodes=max_nodes, max_edges=max_edges, max_graphs=max_graphs),
+        train=TrainConfig(max_steps=steps, learning_rate=3e-3, warmup_steps=min(100, steps // 5),
+                          eval_every=max(steps // 6, 1), checkpoint_every=steps, born_weight=born_weight,
+                          energy_weight=1.0, forces_weight=1.0, dipole_weight=1.0, seed=seed),
+        data=DataConfig(dataset=str(dataset), split="random"))
+
+
+def field_born_report(model, molecules) -> dict:
+    """Born charges of a field model (autodiff, zero field) against the reference Z* of each molecule.
+
+    Returns ``per_molecule_mae`` (one MAE per molecule, e, over its 9 x n_atoms components),
+    ``born_mae``/``born_rmse`` over all components, ``max_sum_rule_violation`` (e), and the stacked
+    ``predicted``/``reference`` components for parity plots.
+    """
+    import jax
+
+    from .data.batching import make_batches
+    from .data.graph import build_graph
+
+    molecules = [m for m in molecules if m.born_charges is not None]
+    graphs = [build_graph(m, model.config.cutoff) for m in molecules]
+    size = max(g.n_nodes for g in graphs)
+    budget = BatchConfig(max_nodes=max(64, 16 * size), max_edges=max(512, 16 * size * size), max_graphs=16)
+    predicted = [None] * len(molecules)
+    for idx, batch in make_batches(graphs, budget):
+        field = np.zeros((batch.graph_mask.shape[0], 3), np.float32)  # the references are at zero field
+        z = np.asarray(jax.device_get(model.response(model.params, model.stats, batch, field,
+                                                     want=("born_charges",))["born_charges"]))
+        offset = 0
+        for i in idx:
+            predicted[i] = z[offset:offset + molecules[i].n_atoms]
+            offset += molecules[i].n_atoms
+    errors = [p - m.born_charges for p, m in zip(predicted, molecules)]
+    every = np.concatenate([e.ravel() for e in errors])
+    return {"per_molecule_mae": np.array([np.abs(e).mean() for e in errors]),
+            "born_mae": float(np.abs(every).mean()), "born_rmse": float(np.sqrt((every ** 2).mean())),
+            "max_sum_rule_violation": float(max(np.abs(p.sum(0)).max() for p in predicted)),
+            "predicted": np.concatenate([p.ravel() for p in predicted]),
+            "reference": np.concatenate([m.born_charges.ravel() for m in molecules]),
+            "n_molecules": len(molecules)}
