@@ -188,9 +188,13 @@ def test_symmetrize_makes_labels_exact(broken_labels):
     from tensorprop.data.validate import acoustic_sum_rule_violation
     from tensorprop.train.data import load_training_data
 
-    data = load_training_data(DataConfig(dataset=str(broken_labels), label_check="symmetrize"))
+    from tensorprop.errors import LabelWarning
+
+    with pytest.warns(LabelWarning, match="3 structure.* made exact"):
+        data = load_training_data(DataConfig(dataset=str(broken_labels), label_check="symmetrize"))
     assert sum(len(data.label_check[f"flagged_{k}"]) for k in ("train", "valid", "test")) == 3
-    raw = load_training_data(DataConfig(dataset=str(broken_labels)))
+    with pytest.warns(LabelWarning, match="used as they are"):
+        raw = load_training_data(DataConfig(dataset=str(broken_labels)))
     for part, raw_part in zip(data[:3], raw[:3]):
         assert part.indices == raw_part.indices  # nothing dropped
         for c, r in zip(part, raw_part):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -30,9 +31,15 @@ def _batch(*structures):
     return make_batches(graphs, BatchConfig(max_nodes=64, max_edges=2048, max_graphs=len(graphs)))[0][1]
 
 
+_JITTED = {}
+
+
 def _response(model, batch, field):
-    out = model.response(model.params, model.stats, batch, jnp.asarray(field, jnp.float32),
-                         want=("born_charges", "polarisability", "epsilon"))
+    """model.response, jit-compiled once per model (eager second derivatives are slow)."""
+    if id(model) not in _JITTED:
+        _JITTED[id(model)] = (model, jax.jit(model.response, static_argnames="want"))
+    out = _JITTED[id(model)][1](model.params, model.stats, batch, jnp.asarray(field, jnp.float32),
+                                want=("born_charges", "polarisability", "epsilon"))
     return {k: np.asarray(v, np.float64) for k, v in out.items()}
 
 
