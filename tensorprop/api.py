@@ -25,13 +25,16 @@ from .data.batching import make_batches
 from .data.graph import build_graph
 from .data.validate import check_crystal
 from .data.convert import as_crystal
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import BatchBudgetError, CheckpointError, ConfigError, DataError
 from .model_file import read_model_file, write_model_file
 from .nn.backbone import NUM_ELEMENTS
 from .nn.model import transformed_network
 from .physics.assemble import assemble_tensors, default_stats
 
-__all__ = ["TensorModel", "build_model", "load_model"]
+__all__ = ["TensorModel", "build_model", "load_model", "MAX_PREDICT_EDGES"]
+
+#: largest structure (edges within the cutoff) that ``predict`` accepts by default: about 15 GiB with the bundled model
+MAX_PREDICT_EDGES = 500_000
 
 
 class TensorModel:
@@ -129,17 +132,28 @@ class TensorModel:
         return self.predict_many([structure])[0]
 
     def predict_many(self, structures: Iterable[Any], *, batch: BatchConfig | None = None,
-                     progress: bool = False, unseen_elements: str = "error") -> list[dict[str, np.ndarray]]:
+                     progress: bool = False, unseen_elements: str = "error",
+                     max_edges: int = MAX_PREDICT_EDGES) -> list[dict[str, np.ndarray]]:
         """Predict many structures, batched into a few padded shapes (powers of two).
 
         ``unseen_elements``: ``"error"`` (default) refuses structures with elements the model
-        was not trained on, ``"warn"`` predicts them with a warning.
+        was not trained on, ``"warn"`` predicts them with a warning. ``max_edges``: a structure with
+        more edges within the cutoff is refused with a :class:`BatchBudgetError` before any memory
+        is spent on it (the compiled network needs roughly 10-30 KiB per edge; raise it when the
+        machine has the memory).
         """
         crystals = [as_crystal(s) for s in structures]
         for i, c in enumerate(crystals):
             check_crystal(c, c.label or "<structure>", i, allow_left_handed=True)
             self._check_elements(c, i, unseen_elements)
         graphs = [build_graph(c, self.config.cutoff, index=i) for i, c in enumerate(crystals)]
+        for i, g in enumerate(graphs):
+            if g.n_edges > max_edges:
+                raise BatchBudgetError(
+                    f"{crystals[i].label or '<structure>'}, structure {i}: {g.n_nodes} atoms and {g.n_edges} edges "
+                    f"within the {self.config.cutoff} A cutoff, more than max_edges={max_edges} (roughly "
+                    f"{g.n_edges * 30 / 1024:.3g} MiB to predict at once); pass a larger max_edges "
+                    "(CLI: --max-edges) if the machine has the memory")
         if batch is None:
             batch = BatchConfig(max_nodes=max([256] + [g.n_nodes for g in graphs]),
                                 max_edges=max([8192] + [g.n_edges for g in graphs]),

@@ -222,7 +222,8 @@ def cmd_predict(args) -> int:
     crystals = read_structures(args.structures)
     if getattr(model, "charges_config", None) is not None:
         return _predict_charges(args, model, crystals)
-    predictions = model.predict_many(crystals, unseen_elements="warn" if args.allow_unseen_elements else "error")
+    predictions = model.predict_many(crystals, unseen_elements="warn" if args.allow_unseen_elements else "error",
+                                     max_edges=args.max_edges)
     if args.out:
         out = Path(args.out)
         if out.suffix == ".json":
@@ -337,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write predictions to FILE.json or FILE.xyz (ext-xyz)")
     p.add_argument("--allow-unseen-elements", action="store_true",
                    help="predict (with a warning) structures with elements absent from the training set")
+    p.add_argument("--max-edges", type=int, default=500_000,
+                   help="refuse structures with more edges within the cutoff (memory guard; default 500000)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("data", help="generate reference data with PySCF (needs tensorprop[qm])")

@@ -101,3 +101,23 @@ def test_predict_validates_structures_built_in_memory(tiny_model):
     flipped = c.replace(cell=-c.cell, positions=-c.positions)
     assert np.linalg.det(flipped.cell) < 0
     np.testing.assert_allclose(tiny_model.predict(flipped)["epsilon"], tiny_model.predict(c)["epsilon"], atol=1e-4)
+
+
+def test_huge_structure_is_refused_before_it_uses_memory(tiny_model, tmp_path, capsys):
+    """A supercell beyond the edge guard gets a one-line error naming it, from Python and the CLI; a larger
+    guard lets it through."""
+    from tensorprop.cli import main
+    from tensorprop.errors import BatchBudgetError
+
+    crystal = rocksalt_nacl()
+    edges = tensorprop.data.graph.build_graph(crystal, tiny_model.config.cutoff).n_edges
+    with pytest.raises(BatchBudgetError, match=rf"NaCl, structure 0: 2 atoms and {edges} edges .* more than "
+                                               rf"max_edges={edges - 1} \(roughly 1.05 MiB"):
+        tiny_model.predict_many([crystal], max_edges=edges - 1)
+    assert len(tiny_model.predict_many([crystal], max_edges=edges)) == 1
+    model_path = tiny_model.save(tmp_path / "tiny.npz")
+    poscar = tmp_path / "POSCAR"
+    crystal.to_ase().write(poscar, format="vasp")
+    assert main(["predict", str(model_path), str(poscar), "--max-edges", "10", "--allow-unseen-elements"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tensorprop: error: ") and "more than max_edges=10" in err and err.count("\n") == 1
