@@ -372,7 +372,8 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     if bar is not None:
         bar.close()
     summary = {"run": str(out), "steps": int(state.step), "stopped_by": flag["stop"] or "max_steps",
-               "skipped_steps": int(state.skipped), "rollbacks": rollbacks, "lr_scale": lr_scale, "wall_s": round(time.time() - t0, 1),
+               "skipped_steps": int(state.skipped), "rollbacks": rollbacks, "lr_scale": lr_scale,
+               "wall_s": round(time.time() - t0, 1),
                "n_parameters": model.n_parameters, "n_train": len(data.train), "n_valid": len(data.valid),
                "padding_efficiency": padding_efficiency(eff_batches) if eff_batches else None, "best": best}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
