@@ -94,7 +94,8 @@ class Backbone(hk.Module):
         x = e3nn.IrrepsArray(f"{n_scalars}x0e", embedding)
         species_weights = None
         if cfg.species_self_connection:  # [N, k], unit-norm rows so the mixture keeps the layer's scale
-            species_weights = hk.Embed(NUM_ELEMENTS, cfg.species_self_connection, name="self_connection_species")(numbers)
+            species_weights = hk.Embed(NUM_ELEMENTS, cfg.species_self_connection,
+                                       name="self_connection_species")(numbers)
             species_weights = species_weights / jnp.linalg.norm(species_weights, axis=-1, keepdims=True).clip(1e-6)
         for layer in range(cfg.num_layers):
             x = Interaction(hidden, radial_hidden=cfg.radial_hidden, avg_num_neighbors=cfg.avg_num_neighbors,
