@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .config import BatchConfig, ModelConfig, config_from_dict, config_to_dict
-from .data.batching import make_batches
+from .data.batching import make_batches, node_slices
 from .data.graph import build_graph
 from .data.validate import check_crystal
 from .data.convert import as_crystal
@@ -166,11 +166,10 @@ class TensorModel:
             batches = tqdm(batches, desc="predict", unit="batch")
         for idx, b in batches:
             out = jax.device_get(self._apply(self.params, self.stats, b))
-            offsets = np.concatenate([[0], np.cumsum([graphs[i].n_nodes for i in idx])])
-            for k, i in enumerate(idx):
+            for k, (i, atoms) in enumerate(zip(idx, node_slices(graphs, idx))):
                 res = {}
                 if "born_charges" in out:
-                    res["born_charges"] = np.asarray(out["born_charges"][offsets[k]:offsets[k + 1]], np.float64)
+                    res["born_charges"] = np.asarray(out["born_charges"][atoms], np.float64)
                 if "epsilon" in out:
                     res["epsilon"] = np.asarray(out["epsilon"][k], np.float64)
                 results[i] = res

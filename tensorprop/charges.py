@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 from .config import BatchConfig, ChargesConfig, ModelConfig, config_from_dict, config_to_dict
+from .data.batching import node_slices
 from .data.molecule_batching import make_molecule_batches, molecule_graphs
 from .data.molecules import Molecule
 from .errors import CheckpointError, ConfigError, DataError
@@ -88,9 +89,7 @@ class ChargeModel:
         results: list = [None] * len(molecules)
         for idx, b in make_molecule_batches(stripped, graphs, batch, max_points=1):
             out = jax.device_get(self._apply(self.params, self.stats, b))
-            offsets = np.concatenate([[0], np.cumsum([graphs[i].n_nodes for i in idx])])
-            for k, i in enumerate(idx):
-                a = slice(offsets[k], offsets[k + 1])
+            for k, (i, a) in enumerate(zip(idx, node_slices(graphs, idx))):
                 results[i] = {"charges": np.asarray(out["charges"][a], np.float64),
                               "sites": np.asarray(out["sites"][a], np.float64),
                               "dipole": np.asarray(out["dipole"][k], np.float64)}

@@ -185,7 +185,7 @@ def field_born_report(model, molecules) -> dict:
     """
     import jax
 
-    from .data.batching import make_batches
+    from .data.batching import make_batches, node_slices
     from .data.graph import build_graph
 
     molecules = [m for m in molecules if m.born_charges is not None]
@@ -197,10 +197,8 @@ def field_born_report(model, molecules) -> dict:
         field = np.zeros((batch.graph_mask.shape[0], 3), np.float32)  # the references are at zero field
         z = np.asarray(jax.device_get(model.response(model.params, model.stats, batch, field,
                                                      want=("born_charges",))["born_charges"]))
-        offset = 0
-        for i in idx:
-            predicted[i] = z[offset:offset + molecules[i].n_atoms]
-            offset += molecules[i].n_atoms
+        for i, atoms in zip(idx, node_slices(graphs, idx)):
+            predicted[i] = z[atoms]
     errors = [p - m.born_charges for p, m in zip(predicted, molecules)]
     every = np.concatenate([e.ravel() for e in errors])
     return {"per_molecule_mae": np.array([np.abs(e).mean() for e in errors]),

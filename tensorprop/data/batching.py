@@ -18,7 +18,8 @@ from ..config import BatchConfig
 from ..errors import BatchBudgetError
 from .graph import Graph
 
-__all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "collate_in_budget", "make_batches", "padding_efficiency",
+__all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "collate_in_budget", "make_batches", "node_slices",
+           "padding_efficiency",
            "epoch_batches", "index_stream", "rotate_batch", "graph_part",
            "random_rotations", "step_rotations"]
 
@@ -95,6 +96,13 @@ def padded_sizes(n_nodes: int, n_edges: int, n_graphs: int, budget: BatchConfig)
     return (min(_next_pow2(n_nodes + 1), budget.max_nodes + 1),
             min(_next_pow2(n_edges + 1), budget.max_edges + 1),
             min(_next_pow2(n_graphs + 1), budget.max_graphs + 1))
+
+
+def node_slices(graphs: Sequence[Graph], idx: Sequence[int]) -> list[slice]:
+    """The node rows of each graph ``graphs[i]``, ``i`` in ``idx``, within the batch collated from them
+    (:func:`collate` puts the graphs' nodes one after the other, in ``idx`` order, from row 0)."""
+    ends = np.cumsum([graphs[i].n_nodes for i in idx])
+    return [slice(int(end - graphs[i].n_nodes), int(end)) for i, end in zip(idx, ends)]
 
 
 def collate(graphs: Sequence[Graph], n_node: int, n_edge: int, n_graph: int, dtype=np.float32) -> GraphBatch:
