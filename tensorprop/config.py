@@ -303,9 +303,10 @@ class DataConfig:
     def __post_init__(self):
         if self.split not in ("auto", "random", "even-odd"):
             raise ConfigError(f"data.split must be 'auto', 'random' or 'even-odd', got {self.split!r}")
-        if self.label_check not in ("warn", "error", "filter", "symmetrize"):
-            raise ConfigError("data.label_check must be 'warn', 'error', 'filter' or 'symmetrize', "
-                              f"got {self.label_check!r}")
+        from .data.validate import LABEL_POLICIES
+
+        if self.label_check not in LABEL_POLICIES:
+            raise ConfigError(f"data.label_check must be one of {LABEL_POLICIES}, got {self.label_check!r}")
         if not (self.asr_tolerance >= 0 and self.symmetry_tolerance >= 0):
             raise ConfigError("data.asr_tolerance and data.symmetry_tolerance must be >= 0")
 

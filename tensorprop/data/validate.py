@@ -279,19 +279,25 @@ def check_labels(crystal, source: str, index: int | None = None, *, asr_tol: flo
         sum rule by 0.25 e (tolerance 0.1 e)"``; empty when the labels look fine.
     """
     where = str(source) if index is None else f"{source}, structure {index}"
-    warnings: list[str] = []
+    return [f"{where}: {problem}" for _, _, problem in _label_problems(crystal, asr_tol, symmetry_tol)]
+
+
+def _label_problems(crystal, asr_tol: float, symmetry_tol: float) -> list[tuple[str, float, str]]:
+    """(rule, size, problem) of each rule the labels break: ``"asr"`` (largest sum-rule violation, e)
+    and ``"symmetry"`` (largest ``|eps - eps.T|`` element)."""
+    problems = []
     if crystal.born_charges is not None:
         asr = acoustic_sum_rule_violation(crystal.born_charges)
         if not asr <= asr_tol:
-            warnings.append(f"{where}: Born charges violate the acoustic sum rule by {asr:.4g} e "
-                            f"(tolerance {asr_tol} e)")
+            problems.append(("asr", asr, f"Born charges violate the acoustic sum rule by {asr:.4g} e "
+                                         f"(tolerance {asr_tol} e)"))
     if crystal.epsilon is not None:
         eps = np.asarray(crystal.epsilon, dtype=float)
         asym = float(np.abs(eps - eps.T).max())
         if not asym <= symmetry_tol:
-            warnings.append(f"{where}: dielectric tensor is not symmetric: max |eps - eps.T| = {asym:.4g} "
-                            f"(tolerance {symmetry_tol})")
-    return warnings
+            problems.append(("symmetry", asym, f"dielectric tensor is not symmetric: max |eps - eps.T| = {asym:.4g} "
+                                               f"(tolerance {symmetry_tol})"))
+    return problems
 
 
 LABEL_POLICIES = ("warn", "error", "filter", "symmetrize")
@@ -347,25 +353,19 @@ def screen_labels(crystals, source: str, indices=None, *, policy: str = "warn", 
     crystals = list(crystals)
     indices = list(range(len(crystals))) if indices is None else [int(i) for i in indices]
     flagged = []
-    worst = {"asr": (asr_tol, None, None), "sym": (symmetry_tol, None, None)}  # (value, index, line)
+    worst = {"asr": (asr_tol, None, None), "symmetry": (symmetry_tol, None, None)}  # (size, index, problem)
     for k, (c, i) in enumerate(zip(crystals, indices)):
-        lines = check_labels(c, source, i, asr_tol=asr_tol, symmetry_tol=symmetry_tol)
-        if not lines:
-            continue
-        flagged.append(k)
-        for line in lines:
-            if "sum rule" in line:
-                key, value = "asr", acoustic_sum_rule_violation(c.born_charges)
-            else:
-                eps = np.asarray(c.epsilon, dtype=float)
-                key, value = "sym", float(np.abs(eps - eps.T).max())
-            if not value <= worst[key][0]:  # NaN-safe "greater than"
-                worst[key] = (value, i, line)
-    found = [w for w in worst.values() if w[2] is not None]
+        problems = _label_problems(c, asr_tol, symmetry_tol)
+        if problems:
+            flagged.append(k)
+        for rule, size, problem in problems:
+            if not size <= worst[rule][0]:  # NaN-safe "greater than"
+                worst[rule] = (size, i, problem)
+    found = [(i, problem) for _, i, problem in worst.values() if problem is not None]
     if flagged and policy == "error":
-        _, index, line = found[0]
-        raise DataError(source, line.split(": ", 1)[1] + " (data.label_check: error)", index)
-    worst = tuple(w[2] for w in found)
+        index, problem = found[0]
+        raise DataError(source, problem + " (data.label_check: error)", index)
+    worst = tuple(f"{source}, structure {i}: {problem}" for i, problem in found)
     bad = set(flagged)
     if policy == "filter":
         kept = tuple(k for k in range(len(crystals)) if k not in bad)
