@@ -290,6 +290,12 @@ class DataConfig:
         Largest accepted ``max_ab |sum_atoms Z*_ab|``, e.
     symmetry_tolerance : float
         Largest accepted ``|eps - eps.T|`` element.
+    extra_train : tuple of str
+        More data sets (registered names or paths; e.g. ``petousis-dielectric``) whose structures
+        join the training part only, with whatever labels they carry (a Z*-less structure trains
+        eps_inf alone). Structures whose reduced formula is in ``exclude_formulas`` or occurs in the
+        valid or test part of ``dataset`` are left out, so no composition of the held-out parts
+        leaks into training; the counts are recorded in ``RUN/split.json`` (``extra_train``).
     """
 
     dataset: str = "phonon-becs"
@@ -299,6 +305,7 @@ class DataConfig:
     label_check: str = "warn"
     asr_tolerance: float = 0.1
     symmetry_tolerance: float = 1e-3
+    extra_train: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.split not in ("auto", "random", "even-odd"):

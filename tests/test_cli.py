@@ -252,3 +252,60 @@ def test_checkpoint_refusals(small_data, tmp_path, capsys):
     capsys.readouterr()
     assert main(["fit", "becs-eps", "--resume", str(run), "--no-progress"]) == 2
     assert "the stored training state does not match this config's model/optimiser" in capsys.readouterr().err
+
+
+def _petousis_table(path, crystals_and_eps):
+    """A dielectric table in the Petousis/matminer split-JSON layout holding the given structures."""
+    import gzip
+
+    columns = ["material_id", "formula", "structure", "e_electronic", "e_total", "band_gap", "n"]
+    rows = [[f"test-{i}", c.formula, c.to_pymatgen().as_dict(), json.dumps(eps.tolist()), json.dumps(eps.tolist()),
+             1.0, 2.0] for i, (c, eps) in enumerate(crystals_and_eps)]
+    with gzip.open(path, "wt") as fh:
+        json.dump({"columns": columns, "index": list(range(len(rows))), "data": rows}, fh)
+    return path
+
+
+def test_extra_train_joins_training_without_leaking_held_out_compositions(small_data, tmp_path):
+    """data.extra_train: eps-only structures join the training part; those whose formula is excluded or
+    in the main valid/test parts are left out and counted; the rest train eps_inf (no Z* loss)."""
+    from tensorprop.config import DataConfig
+    from tensorprop.data.readers import read_extxyz
+    from tensorprop.train.data import load_training_data
+
+    held_out = load_training_data(DataConfig(dataset=str(small_data)))
+    valid_formula = held_out.valid[0].formula
+    train = list(held_out.train)
+    excluded = next(c.formula for c in train if c.formula != valid_formula)
+    kept = [c for c in read_extxyz(small_data)
+            if c.formula not in {excluded} | {x.formula for x in (*held_out.valid, *held_out.test)}][:5]
+    assert kept
+    eps = np.diag([3.0, 4.0, 5.0])
+    extra = [(held_out.valid[0], eps), (next(c for c in train if c.formula == excluded), eps)]
+    extra += [(c, eps + 0.1 * k * np.eye(3)) for k, c in enumerate(kept)]
+    table = _petousis_table(tmp_path / "extra.json.gz", extra)
+    run = tmp_path / "run"
+    assert main(["fit", "becs-eps", "--data", str(small_data), "--out", str(run), "--max-steps", "4", "--no-progress",
+                 "--data.extra_train", f"[{table}]", "--exclude-formula", excluded, *TINY_FLAGS]) == 0
+    report = json.loads((run / "split.json").read_text())["extra_train"]
+    assert len(report) == 1 and report[0]["dataset"] == str(table)
+    assert report[0]["indices"] == list(range(2, 2 + len(kept)))
+    assert report[0]["left_out"] == {"excluded formula": 1, "formula in valid/test": 1}
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["n_extra_train"] == len(kept) and summary["n_train"] == len(train) - sum(
+        c.formula == excluded for c in train)
+
+    from tensorprop.config import config_from_dict, FitConfig
+    from tensorprop.data.batching import collate
+    from tensorprop.train.loop import prepare_training
+
+    import yaml
+
+    setup = prepare_training(config_from_dict(FitConfig, yaml.safe_load((run / "config.yaml").read_text())),
+                             adapt_model=False)
+    extra_graphs = setup.train_graphs[-len(kept):]
+    assert all(g.born_charges is None for g in extra_graphs)
+    np.testing.assert_allclose(extra_graphs[1].epsilon, eps + 0.1 * np.eye(3))
+    batch = collate(extra_graphs[:2] + setup.train_graphs[:1], 64, 2048, 4)
+    assert batch.born_mask.tolist() == [False, False, True, False]
+    assert batch.epsilon_mask[:3].all()

@@ -24,6 +24,13 @@ class SplitData(NamedTuple):
     test: CrystalDataset
     excluded: dict  # formula -> number of structures removed from train+valid
     label_check: dict = {}  # what the label screen found and did (crystal data sets)
+    extra_train: tuple = ()  # CrystalDatasets of data.extra_train that join the training part
+    extra_report: tuple = ()  # per extra data set: name, indices used, counts left out (split.json)
+
+
+#: what fit did with structures whose labels break a rule, per data.label_check (the warning's words)
+_LABEL_ACTIONS = {"warn": "used as they are (data.label_check: filter or symmetrize acts on them)",
+                  "filter": "removed from train and valid", "symmetrize": "made exact"}
 
 
 def _split_parts(ds: CrystalDataset, cfg: DataConfig, seed: int) -> SplitData:
@@ -62,7 +69,32 @@ def load_training_data(cfg: DataConfig, seed: int = 0, **reader_kwargs) -> Split
     valid (they stay in test); ``cfg.max_train`` keeps a seeded subset of the training part.
     """
     data = _split_parts(load_dataset(cfg.dataset, **reader_kwargs), cfg, seed)
-    return _screen_split(data, cfg)
+    data = _screen_split(data, cfg)
+    if not cfg.extra_train:
+        return data
+    extras, reports = zip(*(_extra_part(name, data, cfg, **reader_kwargs) for name in cfg.extra_train))
+    return data._replace(extra_train=extras, extra_report=reports)
+
+
+def _extra_part(name: str, data: SplitData, cfg: DataConfig, **reader_kwargs) -> tuple:
+    """The structures of extra data set ``name`` that may join training: those whose reduced formula is
+    neither excluded nor present in the main valid/test parts; labels screened like the main data."""
+    ds = load_dataset(name, **reader_kwargs)
+    held_out = {c.formula for part in (data.valid, data.test) for c in part}
+    excluded = set(cfg.exclude_formulas)
+    reason = ["excluded formula" if c.formula in excluded else "formula in valid/test" if c.formula in held_out
+              else "" for c in ds]
+    keep = np.array([not r for r in reason], bool)
+    part = ds.subset(keep)
+    part, screen = _screen_part(part, cfg.label_check, cfg)
+    if screen.flagged:
+        warnings.warn(f"{len(screen.flagged)} structure(s) of extra data set {name} have labels that break the "
+                      f"acoustic sum rule or eps symmetry; {_LABEL_ACTIONS[cfg.label_check]}; worst: "
+                      f"{'; '.join(screen.worst)}", LabelWarning, stacklevel=3)
+    report = {"dataset": name, "indices": list(part.indices),
+              "left_out": {r: reason.count(r) for r in sorted(set(reason) - {""})},
+              "flagged": list(screen.flagged)}
+    return part, report
 
 
 def _screen_split(data: SplitData, cfg: DataConfig) -> SplitData:
@@ -72,22 +104,26 @@ def _screen_split(data: SplitData, cfg: DataConfig) -> SplitData:
                          "symmetry_tolerance": cfg.symmetry_tolerance, "worst": []}
     for name, part in zip(("train", "valid", "test"), data[:3]):
         policy = "warn" if (cfg.label_check == "filter" and name == "test") else cfg.label_check
-        screen = screen_labels(part, part.source or part.name, part.indices, policy=policy,
-                               asr_tol=cfg.asr_tolerance, symmetry_tol=cfg.symmetry_tolerance)
+        part, screen = _screen_part(part, policy, cfg)
         report[f"flagged_{name}"] = list(screen.flagged)
         report["worst"] += list(screen.worst)
-        if policy == "filter":
-            part = part.subset(list(screen.kept))
-        elif policy == "symmetrize" and screen.flagged:
-            part = CrystalDataset(screen.crystals, name=part.name, source=part.source, indices=part.indices)
         parts.append(part)
     n = sum(len(report[f"flagged_{k}"]) for k in ("train", "valid", "test"))
     if n and cfg.label_check != "error":
-        action = {"warn": "used as they are (data.label_check: filter or symmetrize acts on them)",
-                  "filter": "removed from train and valid", "symmetrize": "made exact"}[cfg.label_check]
         warnings.warn(f"{n} structure(s) of {cfg.dataset} have labels that break the acoustic sum rule or eps "
-                      f"symmetry; {action}; worst: {'; '.join(report['worst'])}", LabelWarning, stacklevel=3)
+                      f"symmetry; {_LABEL_ACTIONS[cfg.label_check]}; worst: {'; '.join(report['worst'])}", LabelWarning, stacklevel=3)
     return SplitData(*parts, excluded=data.excluded, label_check=report)
+
+
+def _screen_part(part: CrystalDataset, policy: str, cfg: DataConfig):
+    """(part after ``policy``, the screen): ``filter`` drops flagged structures, ``symmetrize`` fixes them."""
+    screen = screen_labels(part, part.source or part.name, part.indices, policy=policy,
+                           asr_tol=cfg.asr_tolerance, symmetry_tol=cfg.symmetry_tolerance)
+    if policy == "filter":
+        part = part.subset(list(screen.kept))
+    elif policy == "symmetrize" and screen.flagged:
+        part = CrystalDataset(screen.crystals, name=part.name, source=part.source, indices=part.indices)
+    return part, screen
 
 
 def load_molecule_data(cfg: DataConfig, seed: int = 0) -> SplitData:

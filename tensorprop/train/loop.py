@@ -3,7 +3,8 @@
 Run folder layout::
 
     RUN/config.yaml          resolved FitConfig (avg_num_neighbors filled in from data)
-    RUN/split.json           dataset indices of train/valid/test actually used, excluded formulas
+    RUN/split.json           dataset indices of train/valid/test actually used, excluded formulas,
+                             the structures of data.extra_train used (and how many were left out)
     RUN/metrics.jsonl        one JSON line per validation
     RUN/checkpoints/last.npz full training state (atomic; see train/checkpoint.py)
     RUN/model.npz            EMA weights with the best validation loss (a tensorprop model file)
@@ -136,6 +137,9 @@ def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool
         jax.distributed.initialize()
     if dtype == np.float64:
         jax.config.update("jax_enable_x64", True)  # entry point of a float64 run, before any array is made
+    if cfg.data.extra_train and ("charges" in cfg.model.targets or cfg.model.head == "field"):
+        raise ConfigError("data.extra_train adds crystals with Z*/eps_inf labels; it is not available for "
+                          f"model.targets {list(cfg.model.targets)} with head {cfg.model.head!r}")
     if "charges" in cfg.model.targets:
         return _prepare_charges(cfg, adapt_model, dtype)
     if cfg.model.targets == ("field",):
@@ -145,11 +149,16 @@ def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool
                           "polarisability, not from I + expm(S))")
     data = load_training_data(cfg.data, tc.seed)
     train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
+    for extra in data.extra_train:  # train-only structures of data.extra_train, after the main ones
+        train_graphs += build_graphs(extra, cfg.model.cutoff, progress=progress, desc=f"{extra.name} graphs")
     valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")
     cfg, stats = _adapt(cfg, train_graphs, adapt_model)
     params = jax.tree.map(lambda x: np.asarray(x, dtype), init_params(cfg.model, tc.seed))
-    model = TensorModel(cfg.model, params, stats, elements=data.train.elements,
-                        metadata={"dataset": cfg.data.dataset, "n_train": len(data.train)})
+    elements = sorted(set(data.train.elements).union(*(x.elements for x in data.extra_train)))
+    metadata = {"dataset": cfg.data.dataset, "n_train": len(data.train)}
+    if data.extra_train:
+        metadata["extra_train"] = {x.name: len(x) for x in data.extra_train}
+    model = TensorModel(cfg.model, params, stats, elements=elements, metadata=metadata)
     optimizer = make_optimizer(tc)
 
     def stream(start):
@@ -269,7 +278,7 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     (out / "split.json").write_text(json.dumps({
         "dataset": cfg.data.dataset, "train": list(data.train.indices), "valid": list(data.valid.indices),
         "test": list(data.test.indices), "excluded_formulas": data.excluded,
-        "label_check": data.label_check}))
+        "label_check": data.label_check, "extra_train": list(data.extra_report)}))
     metrics_path = out / "metrics.jsonl"
     start = int(state.step)
     _truncate_metrics(metrics_path, start)
@@ -374,7 +383,8 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     summary = {"run": str(out), "steps": int(state.step), "stopped_by": flag["stop"] or "max_steps",
                "skipped_steps": int(state.skipped), "rollbacks": rollbacks, "lr_scale": lr_scale,
                "wall_s": round(time.time() - t0, 1),
-               "n_parameters": model.n_parameters, "n_train": len(data.train), "n_valid": len(data.valid),
+               "n_parameters": model.n_parameters, "n_train": len(data.train),
+               "n_extra_train": sum(len(x) for x in data.extra_train), "n_valid": len(data.valid),
                "padding_efficiency": padding_efficiency(eff_batches) if eff_batches else None, "best": best}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     log(f"{out}: {summary['steps']} steps ({summary['stopped_by']}) in {summary['wall_s']} s; best "
