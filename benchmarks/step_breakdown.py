@@ -1,12 +1,16 @@
-"""Where a training step's time goes: the parts of the network timed alone on a real batch.
+"""Where a training step's time goes, from jax's profiler, on a real batch of the config.
 
     python benchmarks/step_breakdown.py [--config configs/reference-size.yaml] [--repeats 20]
 
-Times, on the first training batch of the config (forward + backward, jit-compiled, median of
---repeats): the whole training step; the edge geometry (spherical harmonics + radial basis); the
-radial MLPs of all layers; the message sums of all layers (:func:`weighted_messages`, and the
-plain e3nn composition it replaces: tensor product, per-copy weights, scatter-sum); the rest of
-the step is the difference (node linears, gates, heads, loss, optimizer). Prints JSON.
+1. The whole training step (median of --repeats, compiled).
+2. A profile of 5 steps (``jax.profiler.trace``, Perfetto JSON): the time of every XLA operation,
+   attributed to the part of the network it came from through the compiled HLO's ``op_name``
+   metadata (message sums, radial MLPs, node linears, heads, scatter/gather, the rest), as shares of
+   the summed operation time (on several cores operations overlap, so the sum exceeds the wall time).
+3. One layer's message sum alone (forward + backward): :func:`weighted_messages` against the plain
+   e3nn composition it replaces (tensor product, one weight per irrep copy, scatter-sum).
+
+Prints JSON.
 """
 
 from __future__ import annotations
@@ -48,13 +52,57 @@ def _composition(x, sh, weights, senders, receivers, n_nodes, irreps_out):
                             output_size=n_nodes)
 
 
+#: parts of the network, found in an operation's op_name (first match wins)
+PARTS = (("message sums (weighted_messages einsums)", "eui,ej,ijk,eu->euk"), ("radial MLPs", "radial_mlp"),
+         ("node linears (pre/post/self-connection)", ("pre_linear", "post_linear", "self_connection")),
+         ("segment sums / scatters", ("segment_sum", "scatter")), ("gathers", "gather"),
+         ("heads", "head"), ("optimizer + EMA", ("optax", "adam", "ema")))
+
+
+def _part(op_name: str) -> str:
+    for part, keys in PARTS:
+        if any(k in op_name for k in ((keys,) if isinstance(keys, str) else keys)):
+            return part
+    return "other (gates, geometry, loss, elementwise)"
+
+
+def _profile(step, holder, stats, batch, n_steps: int = 5) -> dict:
+    """Share of the summed XLA operation time per part of the network, from a profile of ``n_steps`` steps."""
+    import collections
+    import glob
+    import gzip
+    import re
+    import tempfile
+
+    hlo = step.lower(holder[0], stats, batch).compile().as_text()
+    op_names = {m.group(1): (re.search(r'op_name="([^"]+)"', m.group(0)) or [None, ""])[1]
+                for m in re.finditer(r"\n\s*%?([\w.\-]+) = [^\n]*", hlo)}
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder, create_perfetto_trace=True):
+            for _ in range(n_steps):
+                holder[0], metrics = step(holder[0], stats, batch)
+                jax.block_until_ready(metrics)
+        files = glob.glob(f"{folder}/**/*.trace.json.gz", recursive=True)
+        if not files:
+            return {"profile": "no Perfetto trace was written"}
+        events = json.load(gzip.open(files[0]))
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    totals = collections.Counter()
+    for e in events:
+        if e.get("ph") == "X" and e["name"] in op_names:
+            totals[_part(op_names[e["name"]])] += e.get("dur", 0)
+    total = sum(totals.values())
+    return {"op_time_per_step_s": round(total / n_steps / 1e6, 4),
+            "op_time_share": {k: round(v / total, 3) for k, v in totals.most_common()}}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser()
     p.add_argument("--config", default="configs/reference-size.yaml")
     p.add_argument("--repeats", type=int, default=20)
     args = p.parse_args(argv)
     setup = prepare_training(load_yaml_config(args.config, FitConfig), progress=False)
-    mc, n_backbones = setup.cfg.model, (len(setup.cfg.model.targets) if setup.cfg.model.backbone_per_target else 1)
+    mc = setup.cfg.model
     batch = next(setup.stream(0))[1]
     step = make_train_step(setup.model.apply, setup.optimizer, setup.cfg.train, setup.loss)
     holder = [setup.state]  # the step donates its state: each call takes the previous call's output
@@ -65,33 +113,23 @@ def main(argv=None) -> dict:
 
     full = _median_time(train_step, repeats=args.repeats)
 
+    profile = _profile(step, holder, setup.model.stats, batch)
+
     vectors = jnp.asarray(batch.positions[batch.receivers] - batch.positions[batch.senders] + batch.shifts)
     senders, receivers = jnp.asarray(batch.senders), jnp.asarray(batch.receivers)
-    n_nodes, n_layers = batch.positions.shape[0], mc.num_layers * n_backbones
+    n_nodes = batch.positions.shape[0]
     hidden = e3nn.Irreps(mc.hidden_irreps)
     target = with_gate_scalars(hidden)
 
-    def geometry(v):
-        sh = e3nn.spherical_harmonics(e3nn.Irreps.spherical_harmonics(mc.sh_lmax), v, normalize=True,
-                                      normalization="component")
-        rb = radial_embedding(jnp.linalg.norm(v, axis=-1), n=mc.num_radial_basis, cutoff=mc.cutoff,
-                              p=mc.envelope_exponent)
-        return sh, rb
-
-    sh, radial = jax.jit(geometry)(vectors)
+    sh = e3nn.spherical_harmonics(e3nn.Irreps.spherical_harmonics(mc.sh_lmax), vectors, normalize=True,
+                                  normalization="component")
     sh_irreps, sh_array = sh.irreps, sh.array  # rebuilt inside each traced function (no IrrepsArray captured)
     _, message_irreps = message_paths(hidden, sh_irreps, target)
-    mlp = hk.without_apply_rng(hk.transform(lambda r: e3nn.haiku.MultiLayerPerceptron(
-        tuple(mc.radial_hidden) + (message_irreps.num_irreps,), jax.nn.silu, output_activation=False)(r)))
-    mlp_params = mlp.init(jax.random.PRNGKey(0), radial)
     rng = np.random.default_rng(0)
 
     def grad_of(f):
-        return jax.jit(jax.grad(lambda *a: jnp.sum(jnp.sin(f(*a))), argnums=tuple(range(2))))
+        return jax.jit(jax.grad(lambda *a: jnp.sum(jnp.sin(f(*a))), argnums=(0, 1)))
 
-    geometry_s = _median_time(grad_of(lambda v, _: sum(jnp.sum(t.array if hasattr(t, "array") else t)
-                                                       for t in geometry(v))), vectors, 0.0, repeats=args.repeats)
-    mlp_s = _median_time(grad_of(lambda prm, r: mlp.apply(prm, r)), mlp_params, radial, repeats=args.repeats)
     def message_time(how, irreps_in):  # forward + backward of one layer's message sum, input features irreps_in
         _, out_irreps = message_paths(irreps_in, sh_irreps, target)
         xx = jnp.asarray(rng.normal(size=(n_nodes, irreps_in.dim)), jnp.float32)
@@ -99,20 +137,13 @@ def main(argv=None) -> dict:
         return _median_time(grad_of(lambda a, b: how(e3nn.IrrepsArray(irreps_in, a), e3nn.IrrepsArray(
             sh_irreps, sh_array), b, senders, receivers, n_nodes, target).array), xx, ww, repeats=args.repeats)
 
-    first = e3nn.Irreps(f"{hidden.filter(keep=['0e']).num_irreps}x0e")  # layer 0 sees the species embedding only
     fused_s, plain_s = (message_time(how, hidden) for how in (weighted_messages, _composition))
-    fused_first = message_time(weighted_messages, first)
-    parts = {"edge_geometry": geometry_s, "radial_mlps": mlp_s * n_layers,
-             "message_sums": (fused_first + fused_s * (mc.num_layers - 1)) * n_backbones}
-    parts["rest"] = full - sum(parts.values())
     return {
         "config": args.config, "n_edges_real": int(batch.edge_mask.sum()), "n_edges_padded": int(vectors.shape[0]),
-        "n_nodes_padded": n_nodes, "message_dim": message_irreps.dim, "layers_timed": n_layers,
-        "train_step_s": round(full, 4),
-        "parts_s": {k: round(v, 4) for k, v in parts.items()},
-        "parts_fraction": {k: round(v / full, 3) for k, v in parts.items()},
-        "message_sum_per_layer_s": {"weighted_messages": round(fused_s, 4), "e3nn_composition": round(plain_s, 4),
-                                    "speedup": round(plain_s / fused_s, 2), "first_layer": round(fused_first, 4)},
+        "n_nodes_padded": n_nodes, "message_dim": message_irreps.dim,
+        "train_step_s": round(full, 4), **profile,
+        "one_layer_message_sum_s": {"weighted_messages": round(fused_s, 4), "e3nn_composition": round(plain_s, 4),
+                                    "speedup": round(plain_s / fused_s, 2)},
         "machine": f"{platform.machine()}, {platform.system()}, {jax.device_count()} jax device(s): {jax.devices()[0]}",
         "date": datetime.date.today().isoformat(),
     }
