@@ -36,14 +36,16 @@ def test_weighted_messages_equal_tensor_product_composition(hidden, lmax):
     assert out_irreps == expected_irreps and len(paths) > 0
     weights = jnp.asarray(rng.normal(size=(e, out_irreps.num_irreps)), jnp.float32)
 
-    got = weighted_messages(x, sh, weights, senders, receivers, n, target)
-    want = _reference(x, sh, weights, senders, receivers, n, target)
-    assert got.irreps == want.irreps
-    np.testing.assert_allclose(got.array, want.array, atol=2e-5 * float(jnp.abs(want.array).max()))
+    def compiled(f):  # (features, weights, sh) -> message sums, jit-compiled (eager e3nn is slow)
+        return jax.jit(lambda a, w, s: f(e3nn.IrrepsArray(irreps, a), e3nn.IrrepsArray(sh.irreps, s), w, senders,
+                                         receivers, n, target).array)
+
+    got, want = (compiled(f)(x.array, weights, sh.array) for f in (weighted_messages, _reference))
+    np.testing.assert_allclose(got, want, atol=2e-5 * float(jnp.abs(want).max()))
 
     def grads(f):  # gradients reach the features and the weights the same way
-        return jax.grad(lambda a, w: jnp.sum(jnp.sin(f(e3nn.IrrepsArray(irreps, a), sh, w, senders, receivers,
-                                                        n, target).array)), argnums=(0, 1))(x.array, weights)
+        return jax.jit(jax.grad(lambda a, w, s: jnp.sum(jnp.sin(compiled(f)(a, w, s))), argnums=(0, 1)))(
+            x.array, weights, sh.array)
 
     for g, w in zip(grads(weighted_messages), grads(_reference)):
         np.testing.assert_allclose(g, w, atol=2e-5 * float(jnp.abs(w).max()))
