@@ -23,7 +23,7 @@ import numpy as np
 from .config import BatchConfig, ModelConfig, config_from_dict, config_to_dict
 from .data.batching import make_batches, node_slices
 from .data.graph import build_graph
-from .data.validate import check_crystal
+from .data.validate import MIN_DISTANCE, check_crystal, check_graph_distances
 from .data.convert import as_crystal
 from .errors import BatchBudgetError, CheckpointError, ConfigError, DataError
 from .model_file import read_model_file, write_model_file
@@ -143,10 +143,16 @@ class TensorModel:
         machine has the memory).
         """
         crystals = [as_crystal(s) for s in structures]
+        # overlapping atoms are found from the neighbour graph below (one neighbour search, not two)
+        from_graph = self.config.cutoff >= MIN_DISTANCE
         for i, c in enumerate(crystals):
-            check_crystal(c, c.label or "<structure>", i, allow_left_handed=True)
+            check_crystal(c, c.label or "<structure>", i, allow_left_handed=True,
+                          min_distance=0.0 if from_graph else MIN_DISTANCE)
             self._check_elements(c, i, unseen_elements)
         graphs = [build_graph(c, self.config.cutoff, index=i) for i, c in enumerate(crystals)]
+        if from_graph:
+            for i, (c, g) in enumerate(zip(crystals, graphs)):
+                check_graph_distances(g, MIN_DISTANCE, c.label or "<structure>", i)
         for i, g in enumerate(graphs):
             if g.n_edges > max_edges:
                 raise BatchBudgetError(

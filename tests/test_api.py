@@ -121,3 +121,25 @@ def test_huge_structure_is_refused_before_it_uses_memory(tiny_model, tmp_path, c
     assert main(["predict", str(model_path), str(poscar), "--max-edges", "10", "--allow-unseen-elements"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tensorprop: error: ") and "more than max_edges=10" in err and err.count("\n") == 1
+
+
+def test_predict_finds_overlaps_from_the_neighbour_graph(tiny_model):
+    """predict_many checks distances on the graph it builds: the same errors as check_crystal, coincident atoms
+    and a too-short lattice vector included."""
+    from tensorprop.data.graph import build_graph
+    from tensorprop.data.validate import check_crystal, check_graph_distances
+
+    c = rocksalt_nacl()
+    cases = [(np.array([[0, 0, 0], [0, 0, 0]]), c.cell, "atoms 0 and 1 overlap: distance 0 A"),
+             (np.array([[0.05, 1.0, 1.0], [4.95, 1.0, 1.0]]), np.diag([5.0, 6.0, 6.0]), "across a periodic boundary"),
+             (np.array([[0, 0, 0], [0.15, 1.5, 1.5]]), np.diag([0.3, 6.0, 6.0]), "own periodic image")]
+    for positions, cell, message in cases:
+        bad = c.replace(positions=positions, cell=cell)
+        with pytest.raises(DataError) as full:
+            check_crystal(bad, "x", 0)
+        with pytest.raises(DataError) as from_graph:
+            check_graph_distances(build_graph(bad, 4.0, allow_isolated=True), 0.5, "x", 0)
+        assert message in str(full.value) and str(from_graph.value) == str(full.value)
+        with pytest.raises(DataError, match=message):
+            tiny_model.predict_many([c, bad])
+    check_graph_distances(build_graph(c, 4.0), 0.5, "x", 0)  # a sane crystal passes

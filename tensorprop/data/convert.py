@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tensorprop.data.records import Crystal
-from tensorprop.data.validate import check_crystal
+from tensorprop.data.validate import MIN_DISTANCE, check_crystal
 from tensorprop.errors import DataError
 
 __all__ = [
@@ -79,7 +79,7 @@ def _clean_info(value: Any) -> Any:
 
 def atoms_to_crystal(atoms, *, source: str, index: int | None = None, label: str | None = None,
                      born_keys: Sequence[str] = BORN_KEYS, epsilon_keys: Sequence[str] = EPSILON_KEYS,
-                     require_labels: bool = False, min_distance: float = 0.5) -> Crystal:
+                     require_labels: bool = False, min_distance: float = MIN_DISTANCE) -> Crystal:
     """Convert one ``ase.Atoms`` (as read from a file) into a checked :class:`Crystal`.
 
     Born charges are looked up among the per-atom arrays and calculator results under
@@ -140,7 +140,7 @@ def atoms_to_crystal(atoms, *, source: str, index: int | None = None, label: str
 
 
 def from_ase(atoms, *, source: str = "<ase.Atoms>", index: int | None = None,
-             min_distance: float = 0.5) -> Crystal:
+             min_distance: float = MIN_DISTANCE) -> Crystal:
     """Convert an ``ase.Atoms`` into a :class:`Crystal`.
 
     Born charges (n_atoms, 3, 3) or (n_atoms, 9), e, are taken from
@@ -154,7 +154,7 @@ def from_ase(atoms, *, source: str = "<ase.Atoms>", index: int | None = None,
 
 def from_pymatgen(structure, *, source: str = "<pymatgen>", index: int | None = None,
                   born_charges=None, epsilon=None, label: str | None = None, info: dict | None = None,
-                  min_distance: float = 0.5) -> Crystal:
+                  min_distance: float = MIN_DISTANCE) -> Crystal:
     """Convert a pymatgen ``Structure`` (periodic) or ``Molecule`` into a :class:`Crystal`.
 
     Parameters

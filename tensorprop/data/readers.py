@@ -19,6 +19,7 @@ import numpy as np
 from tensorprop.data.convert import (BORN_KEYS, EPSILON_KEYS, as_crystal, atoms_to_crystal, from_ase,
                                      from_phonopy_atoms, from_pymatgen, to_phonopy_atoms)
 from tensorprop.data.records import Crystal
+from tensorprop.data.validate import MIN_DISTANCE
 from tensorprop.data.writers import write_extxyz
 from tensorprop.errors import DataError
 
@@ -86,7 +87,7 @@ def _split_frames(data: bytes, source: str) -> Iterator[tuple[int, str]]:
 
 
 def iter_extxyz(path: str | os.PathLike, *, born_key: str | None = None, epsilon_key: str | None = None,
-                require_labels: bool = True, min_distance: float = 0.5) -> Iterator[Crystal]:
+                require_labels: bool = True, min_distance: float = MIN_DISTANCE) -> Iterator[Crystal]:
     """Iterate over the frames of an ext-xyz file as checked :class:`Crystal` records.
 
     See :func:`read_extxyz` for the parameters; frames are parsed lazily.
@@ -114,7 +115,7 @@ def iter_extxyz(path: str | os.PathLike, *, born_key: str | None = None, epsilon
 
 
 def read_extxyz(path: str | os.PathLike, *, born_key: str | None = None, epsilon_key: str | None = None,
-                require_labels: bool = True, min_distance: float = 0.5) -> list[Crystal]:
+                require_labels: bool = True, min_distance: float = MIN_DISTANCE) -> list[Crystal]:
     """Read every frame of an ext-xyz file.
 
     Parameters

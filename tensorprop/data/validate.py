@@ -20,6 +20,7 @@ __all__ = [
     "MIN_VOLUME",
     "MIN_VECTOR_LENGTH",
     "check_crystal",
+    "check_graph_distances",
     "check_labels",
     "acoustic_sum_rule_violation",
     "LABEL_POLICIES",
@@ -28,6 +29,8 @@ __all__ = [
     "screen_labels",
 ]
 
+#: smallest accepted interatomic distance (periodic images included) by default, Angstrom
+MIN_DISTANCE = 0.5
 #: smallest accepted cell volume of a 3-D periodic cell, Angstrom^3
 MIN_VOLUME = 1e-3
 #: smallest accepted length of a lattice vector along a periodic direction, Angstrom
@@ -157,6 +160,30 @@ def _check_distances(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, m
     except Exception as exc:  # e.g. a lattice that cannot be reduced
         raise DataError(source, f"cannot compute interatomic distances: {type(exc).__name__}: {exc}",
                         index) from None
+    _raise_overlap(pair, positions, pbc, min_distance, source, index)
+
+
+def check_graph_distances(graph, min_distance: float, source: str, index: int | None = None) -> None:
+    """The overlap check of :func:`check_crystal` from a neighbour graph already built (its edges are
+    every pair within the cutoff, periodic images included, so ``min_distance`` must not exceed it):
+    the same :class:`DataError` as ``check_crystal`` raises, without a second neighbour search."""
+    if graph.n_edges == 0 or min_distance <= 0:
+        return
+    lengths = np.linalg.norm(graph.positions[graph.senders] + graph.shifts - graph.positions[graph.receivers], axis=1)
+    shortest = lengths.min()
+    if shortest < min_distance:  # of equally short pairs, the first atoms (as check_crystal reports them)
+        ties = np.flatnonzero(lengths <= shortest + 1e-9)
+        pairs = np.sort(np.stack([graph.receivers[ties], graph.senders[ties]], axis=1), axis=1)
+        k = int(ties[np.lexsort((pairs[:, 1], pairs[:, 0]))[0]])
+        a, b = sorted((int(graph.receivers[k]), int(graph.senders[k])))
+        across = np.array([bool(np.any(graph.shifts[k]))])  # the closest pair is a periodic image
+        _raise_overlap((a, b, float(lengths[k])), np.asarray(graph.positions, float), across, min_distance,
+                       source, index)
+
+
+def _raise_overlap(pair, positions: np.ndarray, pbc: np.ndarray, min_distance: float, source: str,
+                   index: int | None) -> None:
+    """DataError for the closest pair ``(a, b, distance)`` (``None``: nothing to report)."""
     if pair is None:
         return
     a, b, dist = pair
@@ -170,7 +197,7 @@ def _check_distances(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, m
                             f"{min_distance} A{image}", index)
 
 
-def check_crystal(crystal, source: str, index: int | None = None, *, min_distance: float = 0.5,
+def check_crystal(crystal, source: str, index: int | None = None, *, min_distance: float = MIN_DISTANCE,
                   allow_left_handed: bool = False) -> None:
     """Raise :class:`DataError` if ``crystal`` cannot be used as it is.
 
