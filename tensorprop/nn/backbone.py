@@ -16,7 +16,8 @@ import numpy as np
 
 from .radial import radial_embedding
 
-__all__ = ["with_gate_scalars", "gated", "message_paths", "weighted_messages", "Interaction", "Backbone", "NUM_ELEMENTS"]
+__all__ = ["with_gate_scalars", "gated", "message_paths", "weighted_messages", "Interaction", "Backbone",
+           "NUM_ELEMENTS"]
 
 NUM_ELEMENTS = 119  # embedding rows, indexed by atomic number (0 = padding)
 
@@ -74,16 +75,16 @@ def weighted_messages(x: e3nn.IrrepsArray, edge_sh: e3nn.IrrepsArray, weights: j
     paths, irreps = message_paths(x.irreps, edge_sh.irreps, e3nn.Irreps(irreps_out))
     if weights.shape[-1] != irreps.num_irreps:
         raise ValueError(f"{weights.shape[-1]} radial weights for {irreps.num_irreps} message paths")
-    x = x.regroup()
+    x, edge_sh = x.regroup(), edge_sh.regroup()
     x_edges = [None if c is None else c[senders] for c in x.chunks]  # [E, mul, dim] each
-    sh = [None if c is None else c[:, 0, :] for c in edge_sh.regroup().chunks]  # [E, dim]
+    sh = [None if c is None else c[:, 0, :] for c in edge_sh.chunks]  # [E, dim]
     sums = []
     for i1, i2, ir, mul, offset in paths:
         if x_edges[i1] is None or sh[i2] is None:
             sums.append(jnp.zeros((n_nodes, mul * ir.dim), x.dtype))
             continue
-        l1, l2 = x.irreps[i1].ir.l, edge_sh.irreps.regroup()[i2].ir.l
-        cg = (e3nn.clebsch_gordan(l1, l2, ir.l) * np.sqrt(ir.dim)).astype(x.dtype)
+        cg = e3nn.clebsch_gordan(x.irreps[i1].ir.l, edge_sh.irreps[i2].ir.l, ir.l) * np.sqrt(ir.dim)
+        cg = cg.astype(x.dtype)
         m = jnp.einsum("eui,ej,ijk,eu->euk", x_edges[i1], sh[i2], cg, weights[:, offset:offset + mul])
         sums.append(jax.ops.segment_sum(m, receivers, n_nodes).reshape(n_nodes, mul * ir.dim))
     return e3nn.IrrepsArray(irreps, jnp.concatenate(sums, axis=-1))

@@ -111,7 +111,8 @@ def _screen_split(data: SplitData, cfg: DataConfig) -> SplitData:
     n = sum(len(report[f"flagged_{k}"]) for k in ("train", "valid", "test"))
     if n and cfg.label_check != "error":
         warnings.warn(f"{n} structure(s) of {cfg.dataset} have labels that break the acoustic sum rule or eps "
-                      f"symmetry; {_LABEL_ACTIONS[cfg.label_check]}; worst: {'; '.join(report['worst'])}", LabelWarning, stacklevel=3)
+                      f"symmetry; {_LABEL_ACTIONS[cfg.label_check]}; worst: {'; '.join(report['worst'])}",
+                      LabelWarning, stacklevel=3)
     return SplitData(*parts, excluded=data.excluded, label_check=report)
 
 
