@@ -22,14 +22,12 @@ import platform
 import time
 
 import e3nn_jax as e3nn
-import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from tensorprop.config import FitConfig, load_yaml_config
 from tensorprop.nn.backbone import message_paths, weighted_messages, with_gate_scalars
-from tensorprop.nn.radial import radial_embedding
 from tensorprop.train.loop import prepare_training
 from tensorprop.train.state import make_train_step
 
