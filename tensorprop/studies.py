@@ -144,18 +144,24 @@ def tensor_head_report(model, crystals, *, n_rotation_structures: int = 8, n_rot
 
 def field_dataset(path: str | Path, molecules=("water",), n_conformers: int = 60, *, basis: str = "def2-svp",
                   method: str = "HF", max_field: float = 0.5, n_born: int | None = None, seed: int = 0,
-                  progress: bool = False) -> Path:
-    """An ext-xyz set of molecules in uniform fields at ``path`` (see :func:`tensorprop.qm.field.generate_field_dataset`;
-    every conformer gets finite-difference reference Z* unless ``n_born`` says fewer), generated with PySCF
-    unless the file is already there."""
+                  born_on: str = "all", progress: bool = False) -> Path:
+    """An ext-xyz set of molecules in uniform fields at ``path`` (see :func:`tensorprop.qm.field.generate_field_dataset`),
+    generated with PySCF unless the file is already there. Finite-difference reference Z*: ``born_on="all"``
+    gives them to every conformer (or to the first ``n_born`` of each molecule); ``born_on="test"`` only to
+    the conformers of the seeded 80/10/10 test split that ``fit`` will hold out (``data.split: random``),
+    which is all a model trained with ``born_weight 0`` is checked on, at a seventh of the SCF cost."""
+    from .data.splits import make_split
     from .data.writers import write_extxyz
     from .qm.field import generate_field_dataset
 
+    if born_on not in ("all", "test"):
+        raise ValueError(f"born_on must be 'all' or 'test', not {born_on!r}")
     path = Path(path)
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
+        born_indices = make_split(len(molecules) * n_conformers)["test"] if born_on == "test" else None
         write_extxyz(path, generate_field_dataset(list(molecules), n_conformers, max_field=max_field, method=method,
-                                                  basis=basis, seed=seed, progress=progress,
+                                                  basis=basis, seed=seed, progress=progress, born_indices=born_indices,
                                                   n_born=n_conformers if n_born is None else n_born))
     return path
 

@@ -107,3 +107,16 @@ def test_reference_born_charges_obey_the_sum_rule():
     z = field_born_charges(numbers, positions, basis="sto-3g")
     assert np.abs(z.sum(axis=0)).max() < 1e-3
     assert z[0, 0, 0] < 0 and z[1, 1, 1] > 0  # O negative, H positive along the O-H bonds' plane
+
+
+def test_field_dataset_gives_reference_born_charges_to_the_test_split_only(tmp_path):
+    from tensorprop import studies
+    from tensorprop.data.readers import read_extxyz
+    from tensorprop.data.splits import make_split
+
+    path = studies.field_dataset(tmp_path / "hf.xyz", ["hf"], 10, basis="sto-3g", born_on="test")
+    frames = read_extxyz(path, require_labels=False)
+    with_born = [i for i, c in enumerate(frames) if c.born_charges is not None]
+    assert with_born == sorted(make_split(10)["test"]) and len(with_born) == 1
+    assert all(c.info["molecule"] == "hf" and c.info["field"].shape == (3,) for c in frames)
+    np.testing.assert_allclose(frames[with_born[0]].born_charges.sum(axis=0), 0.0, atol=1e-3)

@@ -12,7 +12,7 @@ Units in and out: Angstrom, V/Angstrom, eV, eV/Angstrom, e*Angstrom, e.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 
@@ -85,19 +85,23 @@ def field_born_charges(numbers, positions, *, step: float = 0.05, **kwargs) -> n
 
 def generate_field_dataset(molecules: Sequence[str], n_conformers: int, *, max_field: float = 0.5,
                            method: str = "HF", basis: str = "def2-svp", sigma: float = 0.05, seed: int = 0,
-                           n_born: int = 0, progress: bool = False) -> list[Crystal]:
+                           n_born: int = 0, born_indices: Collection[int] | None = None,
+                           progress: bool = False) -> list[Crystal]:
     """Distorted conformers in random uniform fields (|F| <= max_field V/A, direction uniform), each a
     non-periodic :class:`Crystal` with ``info``: energy (eV), forces (n, 3) eV/A, dipole (3,) e*A,
-    field (3,) V/A; the first ``n_born`` conformers of each molecule also get reference Born charges
-    (zero field, finite differences of forces)."""
+    field (3,) V/A. Reference Born charges (zero field, finite differences of forces: six more SCFs
+    each) go to the first ``n_born`` conformers of each molecule or, when ``born_indices`` is given,
+    to the conformers at those positions of the returned list (e.g. only a test split)."""
     rng = np.random.default_rng([seed, 17])
     jobs = conformer_jobs(molecules, n_conformers, sigma, seed, desc=f"SCF in field {method}/{basis}", progress=progress)
+    wanted = None if born_indices is None else {int(k) for k in born_indices}
     out = []
-    for name, i, numbers, x in jobs:
+    for k, (name, i, numbers, x) in enumerate(jobs):
         direction = rng.normal(size=3)
         field = direction / np.linalg.norm(direction) * max_field * rng.uniform() ** (1 / 3)
         res = field_scf(numbers, x, field, method=method, basis=basis)
-        born = field_born_charges(numbers, x, method=method, basis=basis) if i < n_born else None
+        with_born = i < n_born if wanted is None else k in wanted
+        born = field_born_charges(numbers, x, method=method, basis=basis) if with_born else None
         out.append(Crystal(numbers=numbers, positions=x, cell=np.zeros((3, 3)), pbc=False, born_charges=born,
                            label=f"{name}#{i}", info={"energy": res["energy"], "forces": res["forces"],
                                                       "dipole": res["dipole"], "field": field, "molecule": name,
