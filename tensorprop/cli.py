@@ -283,7 +283,8 @@ def cmd_data_field(args) -> int:
         raise TensorpropError("tensorprop data field needs PySCF: pip install 'tensorprop[qm]'") from None
     structures = generate_field_dataset(args.molecule or ["water"], args.n_conformers, max_field=args.max_field,
                                         method=args.method, basis=args.basis, sigma=args.sigma, seed=args.seed,
-                                        n_born=args.n_born, progress=not args.no_progress)
+                                        n_born=args.n_born, born_on_test_split=args.born_on_test_split,
+                                        progress=not args.no_progress)
     write_extxyz(args.out, structures)
     n_born = sum(s.born_charges is not None for s in structures)
     print(f"wrote {len(structures)} conformers in fields up to {args.max_field} V/A ({n_born} with reference Born "
@@ -353,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conformer_args(q, "output ext-xyz")
     q.add_argument("--max-field", type=float, default=0.5, help="largest field, V/A (0.5 V/A ~ 0.0097 a.u.)")
     q.add_argument("--n-born", type=int, default=2, help="conformers per molecule with finite-difference Z*")
+    q.add_argument("--born-on-test-split", action="store_true",
+                   help="give finite-difference Z* to the conformers of the seeded test split that fit holds out "
+                        "instead (ignores --n-born)")
     q.set_defaults(func=cmd_data_field)
 
     p = sub.add_parser("datasets", help="list, fetch or verify the registered data sets")

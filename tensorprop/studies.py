@@ -150,7 +150,6 @@ def field_dataset(path: str | Path, molecules=("water",), n_conformers: int = 60
     gives them to every conformer (or to the first ``n_born`` of each molecule); ``born_on="test"`` only to
     the conformers of the seeded 80/10/10 test split that ``fit`` will hold out (``data.split: random``),
     which is all a model trained with ``born_weight 0`` is checked on, at a seventh of the SCF cost."""
-    from .data.splits import make_split
     from .data.writers import write_extxyz
     from .qm.field import generate_field_dataset
 
@@ -159,9 +158,8 @@ def field_dataset(path: str | Path, molecules=("water",), n_conformers: int = 60
     path = Path(path)
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        born_indices = make_split(len(molecules) * n_conformers)["test"] if born_on == "test" else None
         write_extxyz(path, generate_field_dataset(list(molecules), n_conformers, max_field=max_field, method=method,
-                                                  basis=basis, seed=seed, progress=progress, born_indices=born_indices,
+                                                  basis=basis, seed=seed, progress=progress, born_on_test_split=born_on == "test",
                                                   n_born=n_conformers if n_born is None else n_born))
     return path
 

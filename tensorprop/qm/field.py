@@ -12,11 +12,12 @@ Units in and out: Angstrom, V/Angstrom, eV, eV/Angstrom, e*Angstrom, e.
 
 from __future__ import annotations
 
-from typing import Collection, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..data.records import Crystal
+from ..data.splits import make_split
 from ..physics.electrostatics import BOHR
 from .esp import HARTREE_EV
 from .geometries import conformer_jobs
@@ -85,16 +86,17 @@ def field_born_charges(numbers, positions, *, step: float = 0.05, **kwargs) -> n
 
 def generate_field_dataset(molecules: Sequence[str], n_conformers: int, *, max_field: float = 0.5,
                            method: str = "HF", basis: str = "def2-svp", sigma: float = 0.05, seed: int = 0,
-                           n_born: int = 0, born_indices: Collection[int] | None = None,
+                           n_born: int = 0, born_on_test_split: bool = False,
                            progress: bool = False) -> list[Crystal]:
     """Distorted conformers in random uniform fields (|F| <= max_field V/A, direction uniform), each a
     non-periodic :class:`Crystal` with ``info``: energy (eV), forces (n, 3) eV/A, dipole (3,) e*A,
     field (3,) V/A. Reference Born charges (zero field, finite differences of forces: six more SCFs
-    each) go to the first ``n_born`` conformers of each molecule or, when ``born_indices`` is given,
-    to the conformers at those positions of the returned list (e.g. only a test split)."""
+    each) go to the first ``n_born`` conformers of each molecule or, with ``born_on_test_split``, to the
+    conformers of the seeded 80/10/10 test split that ``fit`` holds out of such a file (``make_split``),
+    all that a model trained without Z* labels is checked on."""
     rng = np.random.default_rng([seed, 17])
     jobs = conformer_jobs(molecules, n_conformers, sigma, seed, desc=f"SCF in field {method}/{basis}", progress=progress)
-    wanted = None if born_indices is None else {int(k) for k in born_indices}
+    wanted = set(make_split(len(jobs))["test"]) if born_on_test_split else None
     out = []
     for k, (name, i, numbers, x) in enumerate(jobs):
         direction = rng.normal(size=3)
