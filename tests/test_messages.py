@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
@@ -41,6 +43,8 @@ def test_weighted_messages_equal_tensor_product_composition(hidden, lmax):
                                          receivers, n, target).array)
 
     got, want = (compiled(f)(x.array, weights, sh.array) for f in (weighted_messages, _reference))
+    einsum = compiled(functools.partial(weighted_messages, unrolled=False))(x.array, weights, sh.array)
+    np.testing.assert_allclose(einsum, want, atol=2e-5 * float(jnp.abs(want).max()))
     np.testing.assert_allclose(got, want, atol=2e-5 * float(jnp.abs(want).max()))
 
     def grads(f):  # gradients reach the features and the weights the same way
