@@ -112,6 +112,8 @@ def cmd_evaluate(args) -> int:
     model = load_model(args.run)
     if not hasattr(model, "predict_many") or getattr(model, "charges_config", None) is not None:
         return _evaluate_charges(args, run, model)
+    if model.config.targets == ("field",):
+        return _evaluate_field(args, run, model)
     crystals = _load_split_structures(run, args.split, args.data)
     unseen = sum(bool(model.unseen_elements(c)) for c in crystals)
     with warnings.catch_warnings():
@@ -134,6 +136,60 @@ def cmd_evaluate(args) -> int:
         worst = sorted(metrics["born_mae_per_element"].items(), key=lambda kv: -kv[1])[:8]
         print("  worst elements (born MAE, e): " + ", ".join(f"{k} {v:.3f}" for k, v in worst))
     print(f"  plots: {', '.join(metrics['plots'])}")
+    return 0
+
+
+def _evaluate_field(args, run: Path, model) -> int:
+    """``evaluate`` of a field model E(R, F): energy, force and dipole errors in the structures' own fields,
+    and its Born charges (d force / dF at zero field) against the finite-difference references."""
+    from .data.field_batching import make_field_batches
+    from .data.registry import load_dataset
+    from .plots import parity_plots
+    from .train.data import build_graphs
+    from .train.evaluate import field_born_report
+    from .train.field_losses import field_loss_fn
+    from .train.loop import _validate, read_run_config
+    from .train.state import make_eval_step
+
+    if not run.is_dir() or args.split == "all" and args.data is None:
+        raise TensorpropError(f"{run}: evaluate a field model from its run folder (its split), or pass --data FILE "
+                              "--split all")
+    cfg = read_run_config(run)
+    data = load_dataset(args.data or cfg.data.dataset, require_labels=False)
+    if args.split != "all":
+        data = data.subset(json.loads((run / "split.json").read_text())[args.split])
+    structures = list(data)
+    graphs = build_graphs(structures, model.config.cutoff)
+    eval_step = make_eval_step(model.apply, cfg.train, field_loss_fn)
+    errors = _validate(eval_step, model.params, model.stats, make_field_batches(structures, graphs, cfg.batch))
+    metrics = {"run": str(run), "split": args.split, "n_structures": len(structures),
+               **{k.replace("valid_", "", 1): v for k, v in errors.items() if k != "valid_loss" and "born" not in k}}
+    plot_dir = Path(args.plots) if args.plots else run / f"eval_{args.split}"
+    metrics["plots"] = []
+    if any(s.born_charges is not None for s in structures):
+        born = field_born_report(model, structures)
+        metrics.update({"n_with_reference_born": born["n_molecules"], "born_mae": born["born_mae"],
+                        "born_rmse": born["born_rmse"], "born_mae_per_structure_median":
+                            float(np.median(born["per_molecule_mae"])),
+                        "born_mae_per_structure_max": float(born["per_molecule_mae"].max()),
+                        "max_sum_rule_violation": born["max_sum_rule_violation"]})
+        metrics["plots"] = [str(p) for p in parity_plots(
+            born["molecules"], [{"born_charges": z} for z in born["predicted_born_charges"]], plot_dir,
+            title=f"(d force / dF, {args.split})")]
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    (plot_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    units = {"energy": "eV/atom", "forces": "eV/A", "dipole": "D", "born": "e"}
+    print(f"{run} on {args.split} ({len(structures)} structures in their fields; Z* at zero field for "
+          f"{metrics.get('n_with_reference_born', 0)} with finite-difference references)")
+    for key in ("energy_mae", "forces_mae", "dipole_mae", "born_mae", "born_rmse", "born_mae_per_structure_median",
+                "born_mae_per_structure_max", "max_sum_rule_violation"):
+        if key in metrics:
+            print(f"  {key:<32} {metrics[key]:.4g} {units.get(key.split('_')[0], 'e')}")
+    if metrics["plots"]:
+        print(f"  plots: {', '.join(metrics['plots'])}")
     return 0
 
 

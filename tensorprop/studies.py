@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import BatchConfig, ChargesConfig, DataConfig, FitConfig, ModelConfig, TrainConfig
+from .train.evaluate import field_born_report
 
 __all__ = ["charge_fit_config", "train_run", "charge_head_report", "step_cost", "esp_dataset",
            "tensor_fit_config", "tensor_head_report", "field_dataset", "field_fit_config", "field_born_report"]
@@ -179,35 +180,3 @@ def field_fit_config(dataset: str | Path, *, steps: int = 1500, born_weight: flo
                           energy_weight=1.0, forces_weight=1.0, dipole_weight=1.0, seed=seed),
         data=DataConfig(dataset=str(dataset), split="random"))
 
-
-def field_born_report(model, molecules) -> dict:
-    """Born charges of a field model (autodiff, zero field) against the reference Z* of each molecule.
-
-    Returns ``per_molecule_mae`` (one MAE per molecule, e, over its 9 x n_atoms components),
-    ``born_mae``/``born_rmse`` over all components, ``max_sum_rule_violation`` (e), and the stacked
-    ``predicted``/``reference`` components for parity plots.
-    """
-    import jax
-
-    from .data.batching import make_batches, node_slices
-    from .data.graph import build_graph
-
-    molecules = [m for m in molecules if m.born_charges is not None]
-    graphs = [build_graph(m, model.config.cutoff) for m in molecules]
-    size = max(g.n_nodes for g in graphs)
-    budget = BatchConfig(max_nodes=max(64, 16 * size), max_edges=max(512, 16 * size * size), max_graphs=16)
-    predicted = [None] * len(molecules)
-    for idx, batch in make_batches(graphs, budget):
-        field = np.zeros((batch.graph_mask.shape[0], 3), np.float32)  # the references are at zero field
-        z = np.asarray(jax.device_get(model.response(model.params, model.stats, batch, field,
-                                                     want=("born_charges",))["born_charges"]))
-        for i, atoms in zip(idx, node_slices(graphs, idx)):
-            predicted[i] = z[atoms]
-    errors = [p - m.born_charges for p, m in zip(predicted, molecules)]
-    every = np.concatenate([e.ravel() for e in errors])
-    return {"per_molecule_mae": np.array([np.abs(e).mean() for e in errors]),
-            "born_mae": float(np.abs(every).mean()), "born_rmse": float(np.sqrt((every ** 2).mean())),
-            "max_sum_rule_violation": float(max(np.abs(p.sum(0)).max() for p in predicted)),
-            "predicted": np.concatenate([p.ravel() for p in predicted]),
-            "reference": np.concatenate([m.born_charges.ravel() for m in molecules]),
-            "n_molecules": len(molecules)}

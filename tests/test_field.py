@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,7 +115,7 @@ def test_field_model_needs_huber_eps_loss():
         prepare_training(cfg)
 
 
-def test_cli_data_field_then_fit_field(tmp_path):
+def test_cli_data_field_then_fit_field_then_evaluate(tmp_path, capsys):
     pytest.importorskip("pyscf")
     import json
 
@@ -137,3 +139,15 @@ def test_cli_data_field_then_fit_field(tmp_path):
     shift = model.stats["energy_shift"]
     assert model.config.head == "field"
     assert abs(shift[8] + 2 * shift[1] - np.mean([f.info["energy"] for f in frames])) < 1.0  # eV, H2O reference
+
+    from tensorprop.train.evaluate import field_born_report
+
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--split", "all", "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_structures"] == 10 and report["n_with_reference_born"] == 1
+    assert all(np.isfinite(report[k]) for k in ("energy_mae", "forces_mae", "dipole_mae", "born_mae"))
+    assert report["born_mae"] == pytest.approx(field_born_report(model, frames)["born_mae"], rel=1e-6)
+    assert report["max_sum_rule_violation"] < 1e-4 and Path(report["plots"][0]).is_file()
+    assert main(["evaluate", str(run), "--split", "test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_structures"] == 1  # 10 conformers: 8 / 1 / 1
