@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from tensorprop import studies
-from tensorprop.qm.geometries import reference_geometry
 from tensorprop.train.data import load_training_data
 
 
@@ -41,9 +40,7 @@ def main(argv=None) -> dict:
     suffix = "" if args.born_on == "all" else "-born-test"
     data = studies.field_dataset(out / f"{tag}-field-{args.basis}-{args.conformers}{suffix}.xyz", args.molecules,
                                  args.conformers, basis=args.basis, born_on=args.born_on, progress=True)
-    n_atoms = max(len(reference_geometry(m)[0]) for m in args.molecules)  # 16 molecules per batch
-    cfg = studies.field_fit_config(data, steps=args.steps, max_nodes=max(48, 16 * n_atoms),
-                                   max_edges=max(256, 16 * n_atoms * (n_atoms - 1)))
+    cfg = studies.field_fit_config(data, steps=args.steps)
     model, summary = studies.train_run(cfg, out / f"run-{args.steps}", progress=True)
     test = list(load_training_data(cfg.data, 0, require_labels=False).test)
     report = studies.field_born_report(model, test)

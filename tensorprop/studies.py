@@ -44,8 +44,14 @@ def train_run(cfg: FitConfig, out_dir: str | Path, *, progress: bool = False):
     from .config import config_to_dict
     from .train.loop import fit, read_run_config
 
+    def comparable(c: FitConfig) -> dict:  # a data file named by a relative or an absolute path is one file
+        d = config_to_dict(c)
+        if Path(d["data"]["dataset"]).is_file():
+            d["data"]["dataset"] = str(Path(d["data"]["dataset"]).resolve())
+        return d
+
     out = Path(out_dir)
-    if (out / "summary.json").is_file() and config_to_dict(read_run_config(out)) == config_to_dict(
+    if (out / "summary.json").is_file() and comparable(read_run_config(out)) == comparable(
             dataclasses.replace(cfg, model=read_run_config(out).model)):
         return load_model(out), json.loads((out / "summary.json").read_text())
     summary = fit(cfg, out, progress=progress, log=lambda *_: None)
@@ -167,10 +173,18 @@ def field_dataset(path: str | Path, molecules=("water",), n_conformers: int = 60
 
 def field_fit_config(dataset: str | Path, *, steps: int = 1500, born_weight: float = 0.0, seed: int = 0,
                      hidden_irreps: str = "32x0e + 8x0o + 16x1o + 8x1e + 8x2e + 4x2o",
-                     head_irreps: str = "16x0e + 8x1o + 8x2e", num_layers: int = 2, max_nodes: int = 48,
-                     max_edges: int = 256, max_graphs: int = 16) -> FitConfig:
+                     head_irreps: str = "16x0e + 8x1o + 8x2e", num_layers: int = 2, max_nodes: int | None = None,
+                     max_edges: int | None = None, max_graphs: int = 16) -> FitConfig:
     """A field model E(R, F) of molecules trained on energies, forces and dipoles under fields (and on Z*
-    only when ``born_weight`` > 0: by default its Born charges are pure derivatives, never fitted)."""
+    only when ``born_weight`` > 0: by default its Born charges are pure derivatives, never fitted).
+    Unless given, the batch budget holds ``max_graphs`` copies of the data set's largest molecule (n atoms):
+    max_nodes = max(48, 16 n), max_edges = max(256, 16 n (n - 1))."""
+    if max_nodes is None or max_edges is None:
+        from .data.readers import read_extxyz
+
+        n = max(len(m.numbers) for m in read_extxyz(dataset, require_labels=False))
+        max_nodes = max(48, max_graphs * n) if max_nodes is None else max_nodes
+        max_edges = max(256, max_graphs * n * (n - 1)) if max_edges is None else max_edges
     return FitConfig(
         model=ModelConfig(cutoff=4.0, hidden_irreps=hidden_irreps, head_irreps=head_irreps, num_layers=num_layers,
                           radial_hidden=(32,), head="field", targets=("field",)),
