@@ -71,7 +71,7 @@ def weighted_messages(x: e3nn.IrrepsArray, edge_sh: e3nn.IrrepsArray, weights: j
 
     * ``unrolled`` (default): each output component is a short sum of (E, mul) products written out
       over the input components, which XLA fuses into one elementwise loop per path (on CPU about
-      1.4x faster forward than the batched tiny matrix products, equal backward; BENCHMARKS.md);
+      2x faster forward than the batched tiny matrix products; BENCHMARKS.md);
     * otherwise one einsum ``eui,eik,eu->euk`` per path.
 
     x (N, irreps_in); edge_sh (E, sh irreps); weights (E, num_paths) where num_paths is
@@ -92,18 +92,30 @@ def weighted_messages(x: e3nn.IrrepsArray, edge_sh: e3nn.IrrepsArray, weights: j
         cg = e3nn.clebsch_gordan(l_in, edge_sh.irreps[i2].ir.l, ir.l) * np.sqrt(ir.dim)  # [d_in, d_sh, d_out]
         if (l_in, i2, ir.l) not in edge_matrices:
             edge_matrices[l_in, i2, ir.l] = jnp.einsum("ej,ijk->eik", sh[i2], cg.astype(x.dtype))
-        a, xe, w = edge_matrices[l_in, i2, ir.l], x_edges[i1], weights[:, offset:offset + mul]
-        if unrolled:
-            coupled = np.abs(cg).sum(axis=1) > 0  # [d_in, d_out]: which input components reach which output
-            columns = []
-            for k in range(ir.dim):
-                terms = [xe[:, :, i] * a[:, i, k, None] for i in range(cg.shape[0]) if coupled[i, k]]
-                columns.append(functools.reduce(jnp.add, terms) * w if terms else jnp.zeros_like(w))
-            m = jnp.stack(columns, axis=-1)  # [E, mul, d_out]
-        else:
-            m = jnp.einsum("eui,eik,eu->euk", xe, a, w)
-        sums.append(jax.ops.segment_sum(m, receivers, n_nodes).reshape(n_nodes, mul * ir.dim))
+        path_sum = functools.partial(_path_sum, coupled=np.abs(cg).sum(axis=1) > 0, receivers=receivers,
+                                     n_nodes=n_nodes, unrolled=unrolled)
+        # rematerialised: the backward pass recomputes the path's (E, mul, d_out) messages from its inputs
+        # instead of storing them (measured faster on CPU: BENCHMARKS.md)
+        m = jax.checkpoint(path_sum)(x_edges[i1], edge_matrices[l_in, i2, ir.l], weights[:, offset:offset + mul])
+        sums.append(m.reshape(n_nodes, mul * ir.dim))
     return e3nn.IrrepsArray(irreps, jnp.concatenate(sums, axis=-1))
+
+
+def _path_sum(xe, a, w, *, coupled: np.ndarray, receivers, n_nodes: int, unrolled: bool):
+    """One path's messages summed per receiver: sum_e w_eu sum_i xe_eui a_eik -> (n_nodes, mul, d_out).
+
+    xe (E, mul, d_in) sender features; a (E, d_in, d_out) spherical harmonics x CG; w (E, mul);
+    coupled (d_in, d_out) bool: which input components reach which output component.
+    """
+    if unrolled:
+        columns = []
+        for k in range(a.shape[2]):
+            terms = [xe[:, :, i] * a[:, i, k, None] for i in range(a.shape[1]) if coupled[i, k]]
+            columns.append(functools.reduce(jnp.add, terms) * w if terms else jnp.zeros_like(w))
+        m = jnp.stack(columns, axis=-1)  # [E, mul, d_out]
+    else:
+        m = jnp.einsum("eui,eik,eu->euk", xe, a, w)
+    return jax.ops.segment_sum(m, receivers, n_nodes)
 
 
 class Interaction(hk.Module):
