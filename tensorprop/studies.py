@@ -51,9 +51,10 @@ def train_run(cfg: FitConfig, out_dir: str | Path, *, progress: bool = False):
         return d
 
     out = Path(out_dir)
-    if (out / "summary.json").is_file() and comparable(read_run_config(out)) == comparable(
-            dataclasses.replace(cfg, model=read_run_config(out).model)):
-        return load_model(out), json.loads((out / "summary.json").read_text())
+    if (out / "summary.json").is_file():
+        done = read_run_config(out)
+        if comparable(done) == comparable(dataclasses.replace(cfg, model=done.model)):
+            return load_model(out), json.loads((out / "summary.json").read_text())
     summary = fit(cfg, out, progress=progress, log=lambda *_: None)
     return load_model(out), summary
 
