@@ -6,6 +6,7 @@ load_dataset(name_or_path) -> CrystalDataset
 build_model(config=None, seed=0) -> TensorModel
 load_model(path=None) -> TensorModel
 TensorModel.predict(structure) -> {"born_charges": (n, 3, 3), "epsilon": (3, 3)}
+ensemble([model_or_run, ...]) -> EnsembleModel (the members' mean; predicts like a TensorModel)
 tensorprop.charges.ChargeModel.predict(molecule) -> {"charges", "sites", "dipole"}
 """
 
@@ -16,6 +17,7 @@ from .config import BatchConfig, ModelConfig
 from .data.molecules import Molecule
 from .data.records import Crystal
 from .data.registry import CrystalDataset, list_datasets, load_dataset
+from .ensemble import EnsembleModel, ensemble
 from .errors import BatchBudgetError, CheckpointError, ConfigError, DataError, TensorpropError
 
 __all__ = [
@@ -23,6 +25,8 @@ __all__ = [
     "TensorModel",
     "build_model",
     "load_model",
+    "ensemble",
+    "EnsembleModel",
     "ModelConfig",
     "BatchConfig",
     "Crystal",

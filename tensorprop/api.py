@@ -182,10 +182,13 @@ class TensorModel:
         return results
 
     # -- persistence ---------------------------------------------------------------------
+    def file_header(self) -> dict:
+        """The JSON header of this model's file: network config, elements seen, metadata."""
+        return {"model_config": config_to_dict(self.config), "elements": self.elements, "metadata": self.metadata}
+
     def save(self, path: str | Path) -> Path:
         """Write a versioned ``.npz`` model file (see :mod:`tensorprop.model_file`)."""
-        meta = {"model_config": config_to_dict(self.config), "elements": self.elements, "metadata": self.metadata}
-        return write_model_file(path, self.params, self.stats, meta)
+        return write_model_file(path, self.params, self.stats, self.file_header())
 
     @classmethod
     def load(cls, path: str | Path) -> "TensorModel":
@@ -255,8 +258,8 @@ def build_model(config: ModelConfig | Mapping | None = None, seed: int = 0) -> T
 
 
 def load_model(path: str | Path | None = None):
-    """Load a trained model file (a :class:`TensorModel`, or a :class:`~tensorprop.charges.ChargeModel`
-    when the file holds one); with no path, the pretrained tensor model bundled with the package."""
+    """Load a trained model file (a :class:`TensorModel`, or the :class:`~tensorprop.charges.ChargeModel` or
+    :class:`~tensorprop.ensemble.EnsembleModel` the file holds); with no path, the pretrained tensor model bundled with the package."""
     if path is None or str(path) == "default":
         bundled = Path(__file__).parent / "pretrained" / "becs-eps.npz"
         if not bundled.is_file():
@@ -270,4 +273,8 @@ def load_model(path: str | Path | None = None):
         from .charges import ChargeModel
 
         return ChargeModel.from_file_contents(path, *contents)
+    if contents[2].get("model_kind") == "ensemble":
+        from .ensemble import EnsembleModel
+
+        return EnsembleModel.from_file_contents(path, *contents)
     return TensorModel.from_file_contents(path, *contents)

@@ -4,6 +4,7 @@
                                      [--resume RUN] [--exclude-formula F ...] [--SECTION.KEY VALUE ...]
     tensorprop evaluate RUN [--split test] [--data D] [--json] [--plots DIR]
     tensorprop predict RUN_OR_MODEL STRUCTURE... [--out FILE.json|FILE.xyz]
+    tensorprop ensemble RUN_OR_MODEL RUN_OR_MODEL... --out FILE.npz     # one model averaging several
     tensorprop fit charges [--head equivariant|cartesian] [--n-dcm K] [--data ESP.npz|water-dipoles] ...
     tensorprop data esp --molecule water [--molecule methanol] --n-conformers N --method HF --basis def2-svp --out F.npz
     tensorprop data field --molecule water --n-conformers N --max-field 0.5 --n-born 2 --out F.xyz
@@ -148,7 +149,7 @@ def _evaluate_field(args, run: Path, model) -> int:
     from .train.data import build_graphs
     from .train.evaluate import field_born_report
     from .train.field_losses import field_loss_fn
-    from .train.loop import _validate, read_run_config
+    from .train.loop import read_run_config, validation_errors
     from .train.state import make_eval_step
 
     if not run.is_dir() or args.split == "all" and args.data is None:
@@ -161,7 +162,7 @@ def _evaluate_field(args, run: Path, model) -> int:
     structures = list(data)
     graphs = build_graphs(structures, model.config.cutoff)
     eval_step = make_eval_step(model.apply, cfg.train, field_loss_fn)
-    errors = _validate(eval_step, model.params, model.stats, make_field_batches(structures, graphs, cfg.batch))
+    errors = validation_errors(eval_step, model.params, model.stats, make_field_batches(structures, graphs, cfg.batch))
     metrics = {"run": str(run), "split": args.split, "n_structures": len(structures),
                **{k.replace("valid_", "", 1): v for k, v in errors.items() if k != "valid_loss" and "born" not in k}}
     plot_dir = Path(args.plots) if args.plots else run / f"eval_{args.split}"
@@ -267,6 +268,15 @@ def _predict_charges(args, model, crystals) -> int:
         for i, z in enumerate(m.numbers):
             sites = "  ".join(f"{q:+.4f}@({s[0]:.3f},{s[1]:.3f},{s[2]:.3f})" for q, s in zip(p["charges"][i], p["sites"][i]))
             print(f"  {i:4d} {chemical_symbols[z]:<3s} sum {p['charges'][i].sum():+.4f} e  {sites}")
+    return 0
+
+
+def cmd_ensemble(args) -> int:
+    from .ensemble import ensemble
+
+    model = ensemble(args.models)
+    path = model.save(args.out)
+    print(f"{path}: {model!r} (members: {', '.join(args.models)})")
     return 0
 
 
@@ -398,6 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-edges", type=int, default=500_000,
                    help="refuse structures with more edges within the cutoff (memory guard; default 500000)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("ensemble", help="join trained runs (other seeds, Z*-only and eps-only runs, ...) into one "
+                                        "model that predicts their mean")
+    p.add_argument("models", nargs="+", help="run folders or model .npz files")
+    p.add_argument("--out", required=True, help="model file to write (.npz)")
+    p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("data", help="generate reference data with PySCF (needs tensorprop[qm])")
     data_sub = p.add_subparsers(dest="kind", required=True)

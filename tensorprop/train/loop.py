@@ -38,7 +38,7 @@ from .selection import target_groups, update_best
 from .state import TrainState, init_state, make_eval_step, make_optimizer, make_train_step
 from .statistics import training_statistics
 
-__all__ = ["fit", "prepare_training", "TrainingSetup", "read_run_config", "summarize_errors"]
+__all__ = ["fit", "prepare_training", "TrainingSetup", "read_run_config", "summarize_errors", "validation_errors"]
 
 
 def read_run_config(run: str | Path) -> FitConfig:
@@ -75,7 +75,10 @@ def _stop_on_signals(flag: dict):
             signal.signal(s, h)
 
 
-def _validate(eval_step, params, stats, batches) -> dict:
+def validation_errors(eval_step, params, stats, batches) -> dict:
+    """Mean loss over real structures (``valid_loss``) and the error metrics that ``eval_step`` sums over
+    ``batches`` ((epoch, padded batch) pairs, as the batch iterators yield them), as MAE/RMSE keys prefixed
+    ``valid_``. Serves the training loop's validation and ``tensorprop evaluate`` alike."""
     sums: dict = {}
     loss, n = 0.0, 0
     for _, b in batches:
@@ -362,7 +365,7 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
             if evaluate_now:
                 record = {"step": step, "epoch": epoch, "wall_s": round(time.time() - t0, 2),
                           "skipped": int(state.skipped), **train,
-                          **_validate(eval_step, state.ema_params, model.stats, valid_batches)}
+                          **validation_errors(eval_step, state.ema_params, model.stats, valid_batches)}
                 with metrics_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
                 best, improved = update_best(best, record, groups, lambda: jax.device_get(state.ema_params),

@@ -1,0 +1,123 @@
+"""Ensembles: several trained tensor models that predict as one.
+
+Each target is averaged over the members that have it: Z* arithmetically (a mean of charges that
+obey the acoustic sum rule obeys it), eps_inf in the log domain, eps = I + expm(mean_k logm(eps_k - I))
+(the log-Euclidean mean: symmetric, eigenvalues > 1, and not pulled up by one member's outlier on
+eps_inf's long tail as an arithmetic mean would be). Averages of equivariant members are equivariant.
+
+Members may differ in architecture and in training data (e.g. a Z*-only run, an eps-only run and
+runs with other seeds); they must share the neighbour-graph cutoff, since one graph feeds them all.
+Prediction costs about the members' summed cost (one compiled function runs them all).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import jax
+
+from .api import TensorModel, load_model
+from .errors import CheckpointError, ConfigError
+from .model_file import write_model_file
+from .physics.tensors import epsilon_from_log
+
+__all__ = ["EnsembleModel", "ensemble", "ensemble_mean"]
+
+#: ``model_kind`` of an ensemble's model file
+MODEL_KIND = "ensemble"
+
+
+def ensemble_mean(outputs: Sequence[dict]) -> dict:
+    """Average the members' output dicts (as :meth:`TensorModel.apply` returns them).
+
+    ``born_charges`` (N, 3, 3): mean over the members that have it; ``epsilon_log`` (G, 3, 3): mean
+    over the members that have it, and ``epsilon`` = I + expm of that mean.
+    """
+    out = {}
+    born = [o["born_charges"] for o in outputs if "born_charges" in o]
+    if born:
+        out["born_charges"] = sum(born) / len(born)
+    logs = [o["epsilon_log"] for o in outputs if "epsilon_log" in o]
+    if logs:
+        out["epsilon_log"] = sum(logs) / len(logs)
+        out["epsilon"] = epsilon_from_log(out["epsilon_log"])
+    return out
+
+
+class EnsembleModel(TensorModel):
+    """Trained tensor models averaged (see the module docstring); predicts like a :class:`TensorModel`.
+
+    ``members``: TensorModels with equivariant or Cartesian heads (not field models), one cutoff.
+    ``config`` is the first member's (its cutoff is every member's); ``targets`` is the union of the
+    members' targets; ``elements`` the atomic numbers that every member saw in training.
+    """
+
+    def __init__(self, members: Sequence[TensorModel], *, names: Sequence[str] | None = None,
+                 metadata: dict | None = None):
+        members = list(members)
+        names = list(names) if names is not None else [f"member {i}" for i in range(len(members))]
+        if len(members) < 2:
+            raise ConfigError(f"an ensemble needs at least two models, got {len(members)}")
+        for name, m in zip(names, members):
+            if type(m) is not TensorModel or m.config.head == "field":
+                raise ConfigError(f"{name}: {m!r} is not a crystal-tensor model (Z*/eps_inf heads); "
+                                  "ensembles are made of those")
+            if m.config.cutoff != members[0].config.cutoff:
+                raise ConfigError(f"{name}: cutoff {m.config.cutoff} A differs from {names[0]}'s "
+                                  f"{members[0].config.cutoff} A; ensemble members share one neighbour graph")
+        self.members = members
+        self.member_names = names
+        self.config = members[0].config
+        self.params = tuple(m.params for m in members)
+        self.stats = tuple(m.stats for m in members)
+        seen = [set(m.elements) for m in members if m.elements is not None]
+        self.elements = sorted(set.intersection(*seen)) if seen else None
+        self.metadata = dict(metadata or {})
+        self._apply = jax.jit(self.apply)
+
+    def apply(self, params, stats, batch) -> dict:
+        """Padded batch -> the members' mean ``born_charges`` (N, 3, 3), ``epsilon``/``epsilon_log`` (G, 3, 3).
+        ``params`` and ``stats`` are tuples with one entry per member."""
+        return ensemble_mean([m.apply(p, s, batch) for m, p, s in zip(self.members, params, stats)])
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(t for t in ("born_charges", "epsilon") if any(t in m.targets for m in self.members))
+
+    def with_params(self, params, metadata=None):
+        raise ConfigError("an ensemble's weights are its members'; build a new EnsembleModel instead")
+
+    def save(self, path: str | Path) -> Path:
+        """One model file: every member's parameters and statistics under ``member<i>:`` prefixes."""
+        params = {f"member{i}:{module}": d for i, m in enumerate(self.members) for module, d in m.params.items()}
+        stats = {f"member{i}:{k}": v for i, m in enumerate(self.members) for k, v in m.stats.items()}
+        meta = {"model_kind": MODEL_KIND, "elements": self.elements, "metadata": self.metadata,
+                "members": [{"name": n, **m.file_header()} for n, m in zip(self.member_names, self.members)]}
+        return write_model_file(path, params, stats, meta)
+
+    @classmethod
+    def from_file_contents(cls, path, params: dict, stats: dict, meta: dict) -> "EnsembleModel":
+        if meta.get("model_kind") != MODEL_KIND or not isinstance(meta.get("members"), list):
+            raise CheckpointError(f"{path}: not an ensemble model file")
+        members = []
+        for i, header in enumerate(meta["members"]):
+            prefix = f"member{i}:"
+            p = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+            s = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
+            if not p:
+                raise CheckpointError(f"{path}: no parameters for ensemble member {i} ({header.get('name')})")
+            members.append(TensorModel.from_file_contents(f"{path} (member {i})", p, s, header))
+        return cls(members, names=[h.get("name", f"member {i}") for i, h in enumerate(meta["members"])],
+                   metadata=meta.get("metadata"))
+
+    def __repr__(self):
+        return (f"EnsembleModel({'+'.join(self.targets)}, {len(self.members)} members, "
+                f"{self.n_parameters} parameters, cutoff={self.config.cutoff} A)")
+
+
+def ensemble(models: Sequence[TensorModel | str | Path], metadata: dict | None = None) -> EnsembleModel:
+    """An :class:`EnsembleModel` of ``models``: TensorModels or paths (run folders, model files)."""
+    names = [str(m) if not isinstance(m, TensorModel) else f"model {i}" for i, m in enumerate(models)]
+    loaded = [m if isinstance(m, TensorModel) else load_model(m) for m in models]
+    return EnsembleModel(loaded, names=names, metadata=metadata)

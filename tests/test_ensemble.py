@@ -1,0 +1,109 @@
+"""Ensembles of trained tensor models: each target the mean of the members that have it, one model file."""
+
+import numpy as np
+import pytest
+
+import tensorprop
+from tensorprop.api import TensorModel
+from tensorprop.cli import main
+from tensorprop.ensemble import EnsembleModel, ensemble
+from tensorprop.errors import CheckpointError, ConfigError, DataError
+from tensorprop.physics.tensors import log_epsilon
+from tensorprop.testing import (check_epsilon_physical, check_permutation, check_rotation, check_sum_rule,
+                                check_translation, random_rotation)
+from tests.conftest import TINY, triclinic, wurtzite_zno
+
+ELEMENTS = [3, 8, 22, 30]  # Li, O, Ti (triclinic), Zn, O (wurtzite)
+
+
+def _trained_like(config: dict, seed: int, elements=ELEMENTS) -> TensorModel:
+    """A random-weight model with non-trivial training statistics, as fit would save it."""
+    m = tensorprop.build_model(config, seed=seed)
+    n = m.stats["born_shift"].size
+    stats = {**m.stats, "born_shift": np.linspace(-2, 2, n, dtype=np.float32) * (1 + 0.1 * seed),
+             "epsilon_log_shift": np.asarray(1.0 + 0.2 * seed, np.float32)}
+    return TensorModel(m.config, m.params, stats, elements=elements)
+
+
+@pytest.fixture(scope="module")
+def members():
+    both = _trained_like(TINY, 0)
+    born_only = _trained_like({**TINY, "targets": ["born_charges"], "num_layers": 1}, 1)  # another architecture
+    eps_only = _trained_like({**TINY, "targets": ["epsilon"]}, 2)
+    return [both, born_only, eps_only]
+
+
+def test_each_target_is_the_mean_of_the_members_that_have_it(members):
+    ens = ensemble(members)
+    assert ens.targets == ("born_charges", "epsilon")
+    assert ens.n_parameters == sum(m.n_parameters for m in members)
+    crystal = triclinic()
+    outs = [m.predict(crystal) for m in members]
+    got = ens.predict(crystal)
+    np.testing.assert_allclose(got["born_charges"], (outs[0]["born_charges"] + outs[1]["born_charges"]) / 2,
+                               atol=2e-5)
+    # eps_inf: the log-Euclidean mean I + expm(mean logm(eps_k - I)) of the two members with eps heads
+    want = (log_epsilon(outs[0]["epsilon"]) + log_epsilon(outs[2]["epsilon"])) / 2
+    np.testing.assert_allclose(log_epsilon(got["epsilon"]), want, atol=2e-4)
+    assert np.abs(outs[0]["born_charges"] - outs[1]["born_charges"]).max() > 1e-2  # the mean is a real test
+    assert np.abs(want - log_epsilon(outs[0]["epsilon"])).max() > 1e-2
+
+
+def test_ensemble_is_equivariant_and_physical(members):
+    ens = ensemble(members)
+    crystal = wurtzite_zno()
+    for improper in (False, True):
+        check_rotation(ens.predict, crystal, random_rotation(7, improper=improper), rtol=2e-4)
+    check_permutation(ens.predict, crystal, np.array([2, 0, 3, 1]))
+    check_translation(ens.predict, crystal, np.array([0.3, -1.2, 2.0]))
+    check_sum_rule(ens.predict, crystal)
+    check_epsilon_physical(ens.predict, crystal)
+
+
+def test_ensemble_file_round_trip_and_cli(members, tmp_path):
+    paths = [m.save(tmp_path / f"m{i}.npz") for i, m in enumerate(members)]
+    out = tmp_path / "ens.npz"
+    assert main(["ensemble", *map(str, paths), "--out", str(out)]) == 0
+    loaded = tensorprop.load_model(out)
+    assert isinstance(loaded, EnsembleModel) and loaded.elements == ELEMENTS
+    assert loaded.member_names == [str(p) for p in paths]
+    assert [m.config for m in loaded.members] == [m.config for m in members]
+    direct = ensemble(members).predict_many([triclinic(), wurtzite_zno()])
+    for a, b in zip(loaded.predict_many([triclinic(), wurtzite_zno()]), direct):
+        np.testing.assert_array_equal(a["born_charges"], b["born_charges"])
+        np.testing.assert_array_equal(a["epsilon"], b["epsilon"])
+    # the predict command takes the ensemble file like any model file
+    poscar = tmp_path / "POSCAR"
+    wurtzite_zno().to_ase().write(poscar, format="vasp")
+    assert main(["predict", str(out), str(poscar), "--out", str(tmp_path / "p.json")]) == 0
+
+
+def test_ensemble_knows_only_the_elements_every_member_saw(members):
+    narrow = _trained_like(TINY, 3, elements=[8, 30])
+    ens = ensemble([members[0], narrow])
+    assert ens.elements == [8, 30]
+    ens.predict(wurtzite_zno())
+    with pytest.raises(DataError, match=r"element\(s\) Li, Ti not in this model's training set"):
+        ens.predict(triclinic())
+
+
+def test_ensemble_refuses_what_it_cannot_average(members, tmp_path):
+    with pytest.raises(ConfigError, match=r"model 1: cutoff 5.0 A differs from model 0's 4.0 A"):
+        ensemble([members[0], _trained_like({**TINY, "cutoff": 5.0}, 4)])
+    with pytest.raises(ConfigError, match="at least two models"):
+        ensemble(members[:1])
+    field = tensorprop.build_model({**TINY, "head": "field", "head_irreps": "4x0e + 2x1o + 2x2e"})
+    with pytest.raises(ConfigError, match="model 1: .* is not a crystal-tensor model"):
+        ensemble([members[0], field])
+    with pytest.raises(ConfigError, match="ensemble's weights are its members'"):
+        ensemble(members).with_params(None)
+    # the CLI says so in one line, exit code 2
+    assert main(["ensemble", str(members[0].save(tmp_path / "a.npz")), "--out", str(tmp_path / "e.npz")]) == 2
+    # a file claiming more members than it holds is refused, naming the member
+    from tensorprop.model_file import read_model_file
+
+    ensemble(members).save(tmp_path / "e3.npz")
+    params, stats, meta = read_model_file(tmp_path / "e3.npz")
+    params = {k: v for k, v in params.items() if not k.startswith("member2:")}
+    with pytest.raises(CheckpointError, match=r"e3.npz: no parameters for ensemble member 2"):
+        EnsembleModel.from_file_contents(tmp_path / "e3.npz", params, stats, meta)
