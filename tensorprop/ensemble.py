@@ -26,6 +26,8 @@ __all__ = ["EnsembleModel", "ensemble", "ensemble_mean"]
 
 #: ``model_kind`` of an ensemble's model file
 MODEL_KIND = "ensemble"
+#: metadata that the ensemble carries over when every member has the same value (the training data)
+SHARED_METADATA = ("dataset", "n_train")
 
 
 def ensemble_mean(outputs: Sequence[dict]) -> dict:
@@ -50,7 +52,8 @@ class EnsembleModel(TensorModel):
 
     ``members``: TensorModels with equivariant or Cartesian heads (not field models), one cutoff.
     ``config`` is the first member's (its cutoff is every member's); ``targets`` is the union of the
-    members' targets; ``elements`` the atomic numbers that every member saw in training.
+    members' targets; ``elements`` the atomic numbers that every member saw in training; ``metadata``
+    the training data set and size when all members share them (each member keeps its own metadata).
     """
 
     def __init__(self, members: Sequence[TensorModel], *, names: Sequence[str] | None = None,
@@ -73,7 +76,9 @@ class EnsembleModel(TensorModel):
         self.stats = tuple(m.stats for m in members)
         seen = [set(m.elements) for m in members if m.elements is not None]
         self.elements = sorted(set.intersection(*seen)) if seen else None
-        self.metadata = dict(metadata or {})
+        shared = {k: members[0].metadata[k] for k in SHARED_METADATA
+                  if all(k in m.metadata and m.metadata[k] == members[0].metadata[k] for m in members)}
+        self.metadata = {**shared, **(metadata or {})}
         self._apply = jax.jit(self.apply)
 
     def apply(self, params, stats, batch) -> dict:

@@ -22,7 +22,8 @@ def _trained_like(config: dict, seed: int, elements=ELEMENTS) -> TensorModel:
     n = m.stats["born_shift"].size
     stats = {**m.stats, "born_shift": np.linspace(-2, 2, n, dtype=np.float32) * (1 + 0.1 * seed),
              "epsilon_log_shift": np.asarray(1.0 + 0.2 * seed, np.float32)}
-    return TensorModel(m.config, m.params, stats, elements=elements)
+    return TensorModel(m.config, m.params, stats, elements=elements,
+                       metadata={"dataset": "phonon-becs", "n_train": 1216, "step": 100 * seed})
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,8 @@ def test_ensemble_file_round_trip_and_cli(members, tmp_path):
     assert main(["ensemble", *map(str, paths), "--out", str(out)]) == 0
     loaded = tensorprop.load_model(out)
     assert isinstance(loaded, EnsembleModel) and loaded.elements == ELEMENTS
+    assert loaded.metadata == {"dataset": "phonon-becs", "n_train": 1216}  # the members' shared training data
+    assert [m.metadata["step"] for m in loaded.members] == [0, 100, 200]
     assert loaded.member_names == [str(p) for p in paths]
     assert [m.config for m in loaded.members] == [m.config for m in members]
     direct = ensemble(members).predict_many([triclinic(), wurtzite_zno()])
