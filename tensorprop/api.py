@@ -259,7 +259,8 @@ def build_model(config: ModelConfig | Mapping | None = None, seed: int = 0) -> T
 
 def load_model(path: str | Path | None = None):
     """Load a trained model file (a :class:`TensorModel`, or the :class:`~tensorprop.charges.ChargeModel` or
-    :class:`~tensorprop.ensemble.EnsembleModel` the file holds); with no path, the pretrained tensor model bundled with the package."""
+    :class:`~tensorprop.ensemble.EnsembleModel` the file holds); with no path, the pretrained model bundled
+    with the package."""
     if path is None or str(path) == "default":
         bundled = Path(__file__).parent / "pretrained" / "becs-eps.npz"
         if not bundled.is_file():

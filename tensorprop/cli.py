@@ -162,7 +162,8 @@ def _evaluate_field(args, run: Path, model) -> int:
     structures = list(data)
     graphs = build_graphs(structures, model.config.cutoff)
     eval_step = make_eval_step(model.apply, cfg.train, field_loss_fn)
-    errors = validation_errors(eval_step, model.params, model.stats, make_field_batches(structures, graphs, cfg.batch))
+    batches = make_field_batches(structures, graphs, cfg.batch)
+    errors = validation_errors(eval_step, model.params, model.stats, batches)
     metrics = {"run": str(run), "split": args.split, "n_structures": len(structures),
                **{k.replace("valid_", "", 1): v for k, v in errors.items() if k != "valid_loss" and "born" not in k}}
     plot_dir = Path(args.plots) if args.plots else run / f"eval_{args.split}"
