@@ -35,6 +35,11 @@ __all__ = ["TensorModel", "build_model", "load_model", "MAX_PREDICT_EDGES"]
 
 #: largest structure (edges within the cutoff) that ``predict`` accepts by default: about 15 GiB with the bundled model
 MAX_PREDICT_EDGES = 500_000
+#: outputs of :meth:`TensorModel.predict_many` with one entry per atom: Z* (n_atoms, 3, 3) in e and, for
+#: an ensemble, its members' spread (n_atoms,) in e
+PER_ATOM_OUTPUTS = ("born_charges", "born_charges_spread")
+#: outputs with one entry per structure: eps_inf (3, 3) and, for an ensemble, its members' spread ()
+PER_STRUCTURE_OUTPUTS = ("epsilon", "epsilon_spread")
 
 
 class TensorModel:
@@ -128,6 +133,7 @@ class TensorModel:
 
         Returns ``{"born_charges": (n_atoms, 3, 3), "epsilon": (3, 3)}`` as numpy arrays
         (only the heads the model has), Born charges in e with Z[i, a, b] = dP_a/du_(i,b).
+        An ensemble adds its members' spread: ``born_charges_spread`` (n_atoms,) e, ``epsilon_spread`` ().
         """
         return self.predict_many([structure])[0]
 
@@ -173,11 +179,8 @@ class TensorModel:
         for idx, b in batches:
             out = jax.device_get(self._apply(self.params, self.stats, b))
             for k, (i, atoms) in enumerate(zip(idx, node_slices(graphs, idx))):
-                res = {}
-                if "born_charges" in out:
-                    res["born_charges"] = np.asarray(out["born_charges"][atoms], np.float64)
-                if "epsilon" in out:
-                    res["epsilon"] = np.asarray(out["epsilon"][k], np.float64)
+                res = {key: np.asarray(out[key][atoms], np.float64) for key in PER_ATOM_OUTPUTS if key in out}
+                res.update({key: np.asarray(out[key][k], np.float64) for key in PER_STRUCTURE_OUTPUTS if key in out})
                 results[i] = res
         return results
 

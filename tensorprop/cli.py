@@ -136,6 +136,12 @@ def cmd_evaluate(args) -> int:
     if "born_mae_per_element" in metrics:
         worst = sorted(metrics["born_mae_per_element"].items(), key=lambda kv: -kv[1])[:8]
         print("  worst elements (born MAE, e): " + ", ".join(f"{k} {v:.3f}" for k, v in worst))
+    for key, unit, items in (("born_spread", " e", "atoms"), ("epsilon_spread", "", "structures")):
+        if key in metrics:
+            s = metrics[key]
+            print(f"  {key:<24} mean {s['mean']:.4f}{unit}; rank correlation with the error {s['spearman_with_error']:.2f}; "
+                  f"the {s['flag_fraction']:.0%} of {items} with the largest spread carry {s['error_share_flagged']:.0%} "
+                  f"of the error (MAE of the rest {s['mae_unflagged']:.4f}{unit})")
     print(f"  plots: {', '.join(metrics['plots'])}")
     return 0
 
@@ -237,13 +243,17 @@ def _format_prediction(crystal, pred) -> str:
 
     lines = [f"# {crystal.label or 'structure'} ({crystal.formula}, {crystal.n_atoms} atoms)"]
     if "epsilon" in pred:
-        lines.append("eps_inf:")
+        spread = f" (ensemble spread {float(pred['epsilon_spread']):.4f})" if "epsilon_spread" in pred else ""
+        lines.append(f"eps_inf{spread}:")
         lines += ["  " + " ".join(f"{x:9.4f}" for x in row) for row in pred["epsilon"]]
     if "born_charges" in pred:
-        lines.append("Born effective charges Z*[a, b] = dP_a/du_b (e):")
+        spread = pred.get("born_charges_spread")
+        lines.append("Born effective charges Z*[a, b] = dP_a/du_b (e)"
+                     + (", each atom's ensemble spread after the first row:" if spread is not None else ":"))
         for i, (z, t) in enumerate(zip(crystal.numbers, pred["born_charges"])):
             rows = [" ".join(f"{x:8.4f}" for x in row) for row in t]
-            lines.append(f"  {i:4d} {chemical_symbols[z]:<3s} [{rows[0]}]")
+            note = f"  spread {spread[i]:.4f}" if spread is not None else ""
+            lines.append(f"  {i:4d} {chemical_symbols[z]:<3s} [{rows[0]}]{note}")
             lines += [f"           [{r}]" for r in rows[1:]]
     return "\n".join(lines)
 
@@ -299,8 +309,11 @@ def cmd_predict(args) -> int:
                  **{k: np.asarray(v).tolist() for k, v in p.items()}} for c, p in zip(crystals, predictions)],
                 indent=1))
         else:
-            write_extxyz(out, [c.replace(born_charges=p.get("born_charges"), epsilon=p.get("epsilon"))
-                               for c, p in zip(crystals, predictions)])
+            spreads = [{k: p[k] if np.ndim(p[k]) else float(p[k])
+                        for k in ("born_charges_spread", "epsilon_spread") if k in p} for p in predictions]
+            write_extxyz(out, [c.replace(born_charges=p.get("born_charges"), epsilon=p.get("epsilon"),
+                                         info={**c.info, **sp})
+                               for c, p, sp in zip(crystals, predictions, spreads)])
         print(f"wrote {len(crystals)} predictions to {out}")
     else:
         print("\n\n".join(_format_prediction(c, p) for c, p in zip(crystals, predictions)))

@@ -4,6 +4,8 @@ Each target is averaged over the members that have it: Z* arithmetically (a mean
 obey the acoustic sum rule obeys it), eps_inf in the log domain, eps = I + expm(mean_k logm(eps_k - I))
 (the log-Euclidean mean: symmetric, eigenvalues > 1, and not pulled up by one member's outlier on
 eps_inf's long tail as an arithmetic mean would be). Averages of equivariant members are equivariant.
+The members' disagreement comes with the mean: a rotation-invariant spread per atom (Z*) and per
+structure (eps_inf), which flags predictions to distrust (BENCHMARKS.md measures how well it does).
 
 Members may differ in architecture and in training data (e.g. a Z*-only run, an eps-only run and
 runs with other seeds); they must share the neighbour-graph cutoff, since one graph feeds them all.
@@ -16,13 +18,14 @@ from pathlib import Path
 from typing import Sequence
 
 import jax
+import jax.numpy as jnp
 
 from .api import TensorModel, load_model
 from .errors import CheckpointError, ConfigError
 from .model_file import write_model_file
 from .physics.tensors import epsilon_from_log
 
-__all__ = ["EnsembleModel", "ensemble", "ensemble_mean"]
+__all__ = ["EnsembleModel", "ensemble", "ensemble_mean", "member_spread"]
 
 #: ``model_kind`` of an ensemble's model file
 MODEL_KIND = "ensemble"
@@ -30,20 +33,35 @@ MODEL_KIND = "ensemble"
 SHARED_METADATA = ("dataset", "n_train")
 
 
+def member_spread(tensors: Sequence, mean) -> jax.Array:
+    """RMS deviation of the members' 3x3 tensors from ``mean``, over members and the 9 components.
+
+    ``tensors``: K arrays (..., 3, 3); returns (...,). A Frobenius norm, hence rotation-invariant.
+    """
+    squared = sum(jnp.sum((t - mean) ** 2, axis=(-2, -1)) for t in tensors)
+    return jnp.sqrt(squared / (9.0 * len(tensors)))
+
+
 def ensemble_mean(outputs: Sequence[dict]) -> dict:
     """Average the members' output dicts (as :meth:`TensorModel.apply` returns them).
 
     ``born_charges`` (N, 3, 3): mean over the members that have it; ``epsilon_log`` (G, 3, 3): mean
-    over the members that have it, and ``epsilon`` = I + expm of that mean.
+    over the members that have it, and ``epsilon`` = I + expm of that mean. Where two or more members
+    have a target, its spread too: ``born_charges_spread`` (N,) in e and ``epsilon_spread`` (G,), the
+    members' RMS deviation from the mean (:func:`member_spread`), a committee uncertainty.
     """
     out = {}
     born = [o["born_charges"] for o in outputs if "born_charges" in o]
     if born:
         out["born_charges"] = sum(born) / len(born)
-    logs = [o["epsilon_log"] for o in outputs if "epsilon_log" in o]
-    if logs:
-        out["epsilon_log"] = sum(logs) / len(logs)
+        if len(born) > 1:
+            out["born_charges_spread"] = member_spread(born, out["born_charges"])
+    with_eps = [o for o in outputs if "epsilon_log" in o]
+    if with_eps:
+        out["epsilon_log"] = sum(o["epsilon_log"] for o in with_eps) / len(with_eps)
         out["epsilon"] = epsilon_from_log(out["epsilon_log"])
+        if len(with_eps) > 1:
+            out["epsilon_spread"] = member_spread([o["epsilon"] for o in with_eps], out["epsilon"])
     return out
 
 
@@ -122,7 +140,19 @@ class EnsembleModel(TensorModel):
 
 
 def ensemble(models: Sequence[TensorModel | str | Path], metadata: dict | None = None) -> EnsembleModel:
-    """An :class:`EnsembleModel` of ``models``: TensorModels or paths (run folders, model files)."""
-    names = [str(m) if not isinstance(m, TensorModel) else f"model {i}" for i, m in enumerate(models)]
-    loaded = [m if isinstance(m, TensorModel) else load_model(m) for m in models]
+    """An :class:`EnsembleModel` of ``models``: TensorModels or paths (run folders, model files).
+
+    An ensemble among ``models`` contributes its members one by one (each counts as much as any
+    other member), so ``ensemble(["default", "runs/new"])`` adds a member to the bundled model.
+    """
+    names, loaded = [], []
+    for i, m in enumerate(models):
+        name = str(m) if not isinstance(m, TensorModel) else f"model {i}"
+        model = m if isinstance(m, TensorModel) else load_model(m)
+        if isinstance(model, EnsembleModel):
+            names += [f"{name} / {n}" for n in model.member_names]
+            loaded += model.members
+        else:
+            names.append(name)
+            loaded.append(model)
     return EnsembleModel(loaded, names=names, metadata=metadata)

@@ -119,6 +119,12 @@ def _compare(out, ref, rtol, what, born_index=None, transform=None):
         assert_tensors_close(out["born_charges"], expected, rtol=rtol, what=f"born_charges ({what})")
     if "epsilon" in ref:
         assert_tensors_close(out["epsilon"], t(ref["epsilon"]), rtol=rtol, what=f"epsilon ({what})")
+    # invariant outputs (an ensemble's spread): permuted with the atoms, unchanged by rotations
+    if "born_charges_spread" in ref:
+        expected = ref["born_charges_spread"] if born_index is None else ref["born_charges_spread"][born_index]
+        assert_tensors_close(out["born_charges_spread"], expected, rtol=rtol, what=f"born_charges_spread ({what})")
+    if "epsilon_spread" in ref:
+        assert_tensors_close(out["epsilon_spread"], ref["epsilon_spread"], rtol=rtol, what=f"epsilon_spread ({what})")
 
 
 def check_rotation(predict: Predict, crystal: Crystal, rotation: np.ndarray, *, rtol: float = 1e-4):

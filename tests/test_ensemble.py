@@ -1,11 +1,14 @@
 """Ensembles of trained tensor models: each target the mean of the members that have it, one model file."""
 
+import json
+
 import numpy as np
 import pytest
 
 import tensorprop
 from tensorprop.api import TensorModel
 from tensorprop.cli import main
+from tensorprop.data.readers import read_extxyz
 from tensorprop.ensemble import EnsembleModel, ensemble
 from tensorprop.errors import CheckpointError, ConfigError, DataError
 from tensorprop.physics.tensors import log_epsilon
@@ -48,11 +51,24 @@ def test_each_target_is_the_mean_of_the_members_that_have_it(members):
     np.testing.assert_allclose(log_epsilon(got["epsilon"]), want, atol=2e-4)
     assert np.abs(outs[0]["born_charges"] - outs[1]["born_charges"]).max() > 1e-2  # the mean is a real test
     assert np.abs(want - log_epsilon(outs[0]["epsilon"])).max() > 1e-2
+    # the spread: RMS over members and components of each member's deviation from the mean
+    dev = [o["born_charges"] - got["born_charges"] for o in outs[:2]]
+    np.testing.assert_allclose(got["born_charges_spread"], np.sqrt(sum((d**2).sum((1, 2)) for d in dev) / 18),
+                               rtol=1e-4)
+    dev = [o["epsilon"] - got["epsilon"] for o in (outs[0], outs[2])]
+    np.testing.assert_allclose(got["epsilon_spread"], np.sqrt(sum((d**2).sum() for d in dev) / 18), rtol=1e-3)
+    assert got["born_charges_spread"].shape == (crystal.n_atoms,) and got["born_charges_spread"].min() > 1e-3
+    # identical members agree: zero spread
+    same = ensemble([members[0], members[0]]).predict(crystal)
+    np.testing.assert_allclose(same["born_charges_spread"], 0.0, atol=1e-6)
+    np.testing.assert_allclose(same["epsilon_spread"], 0.0, atol=1e-5)
+    np.testing.assert_allclose(same["born_charges"], outs[0]["born_charges"], atol=1e-6)
 
 
 def test_ensemble_is_equivariant_and_physical(members):
     ens = ensemble(members)
     crystal = wurtzite_zno()
+    assert {"born_charges_spread", "epsilon_spread"} <= set(ens.predict(crystal))  # checked as invariants below
     for improper in (False, True):
         check_rotation(ens.predict, crystal, random_rotation(7, improper=improper), rtol=2e-4)
     check_permutation(ens.predict, crystal, np.array([2, 0, 3, 1]))
@@ -61,7 +77,7 @@ def test_ensemble_is_equivariant_and_physical(members):
     check_epsilon_physical(ens.predict, crystal)
 
 
-def test_ensemble_file_round_trip_and_cli(members, tmp_path):
+def test_ensemble_file_round_trip_and_cli(members, tmp_path, capsys):
     paths = [m.save(tmp_path / f"m{i}.npz") for i, m in enumerate(members)]
     out = tmp_path / "ens.npz"
     assert main(["ensemble", *map(str, paths), "--out", str(out)]) == 0
@@ -79,6 +95,31 @@ def test_ensemble_file_round_trip_and_cli(members, tmp_path):
     poscar = tmp_path / "POSCAR"
     wurtzite_zno().to_ase().write(poscar, format="vasp")
     assert main(["predict", str(out), str(poscar), "--out", str(tmp_path / "p.json")]) == 0
+    (written,) = json.loads((tmp_path / "p.json").read_text())
+    want = loaded.predict(wurtzite_zno())
+    np.testing.assert_allclose(written["born_charges_spread"], want["born_charges_spread"], rtol=1e-6)
+    assert np.isclose(written["epsilon_spread"], want["epsilon_spread"])
+    assert main(["predict", str(out), str(poscar), "--out", str(tmp_path / "p.xyz")]) == 0
+    (back,) = read_extxyz(tmp_path / "p.xyz")
+    np.testing.assert_allclose(back.born_charges, want["born_charges"], rtol=1e-6)
+    np.testing.assert_allclose(np.ravel(back.info["born_charges_spread"]), want["born_charges_spread"], rtol=1e-6)
+    assert np.isclose(back.info["epsilon_spread"], want["epsilon_spread"])
+    capsys.readouterr()
+    assert main(["predict", str(out), str(poscar)]) == 0
+    assert "ensemble spread" in capsys.readouterr().out
+
+
+def test_an_ensemble_joins_another_member_by_member(members, tmp_path):
+    first = ensemble(members[:2]).save(tmp_path / "first.npz")
+    third = members[2].save(tmp_path / "third.npz")
+    out = tmp_path / "grown.npz"
+    assert main(["ensemble", str(first), str(third), "--out", str(out)]) == 0
+    grown = tensorprop.load_model(out)
+    assert len(grown.members) == 3
+    assert grown.member_names == [f"{first} / model 0", f"{first} / model 1", str(third)]
+    crystal = triclinic()
+    np.testing.assert_allclose(grown.predict(crystal)["born_charges"], ensemble(members).predict(crystal)["born_charges"],
+                               atol=1e-6)
 
 
 def test_ensemble_knows_only_the_elements_every_member_saw(members):

@@ -18,7 +18,7 @@ from tensorprop.errors import DataError
 
 __all__ = ["write_extxyz"]
 
-_PER_ATOM_INFO = ("forces", "force", "charges", "initial_charges", "magmoms")
+_PER_ATOM_INFO = ("forces", "force", "charges", "initial_charges", "magmoms", "born_charges_spread")
 _RESERVED = {"lattice", "properties", "pbc", "becs", "eps", "species", "pos"}
 _SPECIAL_3_3 = ("stress", "virial")  # ase reads these 9-vectors in Fortran order
 

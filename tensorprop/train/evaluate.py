@@ -9,7 +9,7 @@ from ase.data import chemical_symbols
 
 from ..data.records import Crystal
 
-__all__ = ["tensor_metrics", "charge_metrics", "rotated_copies", "dipole_rotation_error", "field_born_report"]
+__all__ = ["tensor_metrics", "spread_metrics", "charge_metrics", "rotated_copies", "dipole_rotation_error", "field_born_report"]
 
 
 def tensor_metrics(crystals: Sequence[Crystal], predictions: Sequence[dict]) -> dict:
@@ -18,16 +18,20 @@ def tensor_metrics(crystals: Sequence[Crystal], predictions: Sequence[dict]) -> 
     Born charges: MAE and RMSE (e) over all 9 components of every labelled atom, and the
     MAE per element. eps_inf: MAE and RMSE over the 9 components, and separately over
     the diagonal and off-diagonal entries. Unlabelled structures are skipped for that target.
+    Predictions with an ensemble's spread (``born_charges_spread``, ``epsilon_spread``) add
+    :func:`spread_metrics` under ``born_spread`` / ``epsilon_spread``.
     """
     out: dict = {"n_structures": len(crystals)}
-    born_err, born_z = [], []
-    eps_err = []
+    born_err, born_z, born_spread = [], [], []
+    eps_err, eps_spread = [], []
     for c, p in zip(crystals, predictions):
         if c.born_charges is not None and "born_charges" in p:
             born_err.append((p["born_charges"] - c.born_charges).reshape(-1, 9))
             born_z.append(c.numbers)
+            born_spread.append(p.get("born_charges_spread"))
         if c.epsilon is not None and "epsilon" in p:
             eps_err.append(p["epsilon"] - c.epsilon)
+            eps_spread.append(p.get("epsilon_spread"))
     if born_err:
         e = np.concatenate(born_err)
         z = np.concatenate(born_z)
@@ -35,6 +39,8 @@ def tensor_metrics(crystals: Sequence[Crystal], predictions: Sequence[dict]) -> 
         out["born_rmse"] = float(np.sqrt((e**2).mean()))
         out["born_n_atoms"] = int(len(e))
         out["born_mae_per_element"] = {chemical_symbols[k]: float(np.abs(e[z == k]).mean()) for k in np.unique(z)}
+        if all(s is not None for s in born_spread):
+            out["born_spread"] = spread_metrics(np.concatenate(born_spread), np.abs(e).mean(axis=1))
     if eps_err:
         e = np.stack(eps_err)
         diag = np.eye(3, dtype=bool)
@@ -43,7 +49,29 @@ def tensor_metrics(crystals: Sequence[Crystal], predictions: Sequence[dict]) -> 
         out["epsilon_mae_diagonal"] = float(np.abs(e[:, diag]).mean())
         out["epsilon_mae_offdiagonal"] = float(np.abs(e[:, ~diag]).mean())
         out["epsilon_n_structures"] = int(len(e))
+        if all(s is not None for s in eps_spread):
+            out["epsilon_spread"] = spread_metrics(np.asarray(eps_spread, float), np.abs(e).mean(axis=(1, 2)))
     return out
+
+
+def spread_metrics(spread: np.ndarray, error: np.ndarray, flag_fraction: float = 0.1) -> dict:
+    """How well an ensemble's spread tells large errors from small ones.
+
+    ``spread``, ``error``: one value per item (atom or structure), e.g. the members' RMS deviation
+    and the MAE over the item's 9 components. Returns the mean spread, the Spearman rank correlation
+    of spread and error, the share of the summed error carried by the ``flag_fraction`` of items
+    with the largest spread, and the MAE of the other items (what remains once those are flagged).
+    """
+    from scipy.stats import spearmanr
+
+    spread, error = np.asarray(spread, float), np.asarray(error, float)
+    rho = float(spearmanr(spread, error).statistic) if len(spread) > 2 else float("nan")
+    n_flag = int(np.ceil(flag_fraction * len(spread)))
+    flagged = np.argsort(-spread, kind="stable")[:n_flag]
+    rest = np.setdiff1d(np.arange(len(spread)), flagged)
+    return {"mean": float(spread.mean()), "spearman_with_error": rho,
+            "flag_fraction": flag_fraction, "error_share_flagged": float(error[flagged].sum() / error.sum()),
+            "mae_unflagged": float(error[rest].mean()) if len(rest) else float("nan")}
 
 
 def charge_metrics(molecules: Sequence, predictions: Sequence[dict]) -> dict:

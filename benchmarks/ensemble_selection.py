@@ -1,0 +1,114 @@
+"""Choose ensemble members on the valid split; show every combination's valid and test errors.
+
+    python benchmarks/ensemble_selection.py RUN [RUN ...] [--max-members K] [--cache runs/ensemble_cache]
+
+Each RUN (run folder or model file) predicts the valid and test splits of phonon-becs once (cached
+as CACHE/<name>_<split>.npz; delete the cache after retraining a run). Every combination of up to K
+runs is then scored with the same means that :class:`tensorprop.EnsembleModel` computes
+(:func:`tensorprop.ensemble.ensemble_mean`): Z* over the members with a Z* head, eps_inf over those
+with an eps head. The choice is the combination with the lowest valid Z* MAE, then the lowest valid
+eps_inf MAE; the test columns are printed for every row, but play no part in the choice.
+Prints a table (best 15 rows by valid Z* MAE and every single run) and writes CACHE/selection.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import json
+import platform
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import tensorprop
+from tensorprop.ensemble import ensemble_mean
+from tensorprop.physics.tensors import log_epsilon
+
+SPLITS = ("valid", "test")
+
+
+def _name(run: str) -> str:
+    return Path(run).name.removesuffix(".npz")
+
+
+def cached_predictions(run: str, split: str, crystals, cache: Path) -> dict:
+    """``born_charges`` (n_atoms_total, 3, 3) and/or ``epsilon``/``epsilon_log`` (n_structures, 3, 3)."""
+    path = cache / f"{_name(run)}_{split}.npz"
+    if path.is_file():
+        return dict(np.load(path))
+    model = tensorprop.load_model(run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pred = model.predict_many(crystals, unseen_elements="warn", progress=True)
+    out = {}
+    if "born_charges" in model.targets:
+        out["born_charges"] = np.concatenate([p["born_charges"] for p in pred])
+    if "epsilon" in model.targets:
+        out["epsilon"] = np.stack([p["epsilon"] for p in pred])
+        out["epsilon_log"] = log_epsilon(out["epsilon"])
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **out)
+    return out
+
+
+def score(outputs: list[dict], labels: dict) -> dict:
+    mean = ensemble_mean(outputs)
+    row = {}
+    if "born_charges" in mean:
+        row["born_mae"] = float(np.abs(np.asarray(mean["born_charges"]) - labels["born_charges"]).mean())
+    if "epsilon" in mean:
+        row["epsilon_mae"] = float(np.abs(np.asarray(mean["epsilon"]) - labels["epsilon"]).mean())
+    return row
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--max-members", type=int, default=4)
+    ap.add_argument("--cache", default="runs/ensemble_cache")
+    args = ap.parse_args(argv)
+    cache = Path(args.cache)
+    data = tensorprop.load_dataset("phonon-becs")
+    labels, preds = {}, {}
+    for split in SPLITS:
+        crystals = data.split(split)
+        labels[split] = {"born_charges": np.concatenate([c.born_charges for c in crystals]),
+                         "epsilon": np.stack([c.epsilon for c in crystals])}
+        preds[split] = {run: cached_predictions(run, split, crystals, cache) for run in args.runs}
+    rows = []
+    for k in range(1, min(args.max_members, len(args.runs)) + 1):
+        for combo in itertools.combinations(args.runs, k):
+            row = {"members": [_name(r) for r in combo]}
+            for split in SPLITS:
+                row[split] = score([preds[split][r] for r in combo], labels[split])
+            rows.append(row)
+    inf = float("inf")
+
+    def key(r):
+        return (r["valid"].get("born_mae", inf), r["valid"].get("epsilon_mae", inf), len(r["members"]))
+
+    rows.sort(key=key)
+    chosen = rows[0]
+    shown = rows[:15] + [r for r in rows[15:] if len(r["members"]) == 1]
+
+    def fmt(x):
+        return f"{x:.4f}" if x is not None else ""
+
+    print("| members | valid Z* MAE (e) | valid eps MAE | test Z* MAE (e) | test eps MAE |")
+    print("|---|---|---|---|---|")
+    for r in shown:
+        cells = [fmt(r[s].get(t)) for s in SPLITS for t in ("born_mae", "epsilon_mae")]
+        mark = "**" if r is chosen else ""
+        print(f"| {mark}{' + '.join(r['members'])}{mark} | " + " | ".join(cells) + " |")
+    result = {"chosen": chosen, "rows": rows, "date": datetime.date.today().isoformat(),
+              "machine": f"{platform.processor() or platform.machine()}, {platform.system()}"}
+    (cache / "selection.json").write_text(json.dumps(result, indent=1))
+    print(f"chosen on valid: {' + '.join(chosen['members'])}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
