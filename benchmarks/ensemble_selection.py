@@ -7,7 +7,9 @@ as CACHE/<name>_<split>.npz; delete the cache after retraining a run). Every com
 runs is then scored with the same means that :class:`tensorprop.EnsembleModel` computes
 (:func:`tensorprop.ensemble.ensemble_mean`): Z* over the members with a Z* head, eps_inf over those
 with an eps head. The choice is the combination with the lowest valid Z* MAE, then the lowest valid
-eps_inf MAE; the test columns are printed for every row, but play no part in the choice.
+eps_inf MAE; the test columns are printed for every row, but play no part in the choice. For the
+chosen combination it also reports how well the members' per-atom Z* spread ranks the per-atom errors
+(:func:`tensorprop.train.evaluate.spread_metrics`).
 Prints a table (best 15 rows by valid Z* MAE and every single run) and writes CACHE/selection.json.
 """
 
@@ -26,6 +28,7 @@ import numpy as np
 import tensorprop
 from tensorprop.ensemble import ensemble_mean
 from tensorprop.physics.tensors import log_epsilon
+from tensorprop.train.evaluate import spread_metrics
 
 SPLITS = ("valid", "test")
 
@@ -58,7 +61,10 @@ def score(outputs: list[dict], labels: dict) -> dict:
     mean = ensemble_mean(outputs)
     row = {}
     if "born_charges" in mean:
-        row["born_mae"] = float(np.abs(np.asarray(mean["born_charges"]) - labels["born_charges"]).mean())
+        error = np.abs(np.asarray(mean["born_charges"]) - labels["born_charges"])
+        row["born_mae"] = float(error.mean())
+        if "born_charges_spread" in mean:  # how well the members' disagreement points at the errors
+            row["born_spread"] = spread_metrics(np.asarray(mean["born_charges_spread"]), error.mean(axis=(1, 2)))
     if "epsilon" in mean:
         row["epsilon_mae"] = float(np.abs(np.asarray(mean["epsilon"]) - labels["epsilon"]).mean())
     return row
@@ -107,6 +113,9 @@ def main(argv=None) -> dict:
               "machine": f"{platform.processor() or platform.machine()}, {platform.system()}"}
     (cache / "selection.json").write_text(json.dumps(result, indent=1))
     print(f"chosen on valid: {' + '.join(chosen['members'])}")
+    for split in SPLITS:
+        if "born_spread" in chosen[split]:
+            print(f"its Z* spread on {split}: {json.dumps(chosen[split]['born_spread'])}")
     return result
 
 

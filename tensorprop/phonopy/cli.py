@@ -29,7 +29,7 @@ _YAML_SUFFIXES = (".yaml", ".yml")
 def cmd_born(args) -> int:
     """Handler of ``born``: print the BORN file (or yaml ``nac:`` block) predicted for a structure."""
     from tensorprop.phonopy.born_file import nac_yaml_block, write_born
-    from tensorprop.phonopy.nac import predict_nac
+    from tensorprop.phonopy.nac import predict_nac, spread_text
     from tensorprop.phonopy.workflow import load_phonopy, resolve_model
 
     path = Path(args.structure)
@@ -47,6 +47,8 @@ def cmd_born(args) -> int:
           file=sys.stderr)
     print(f"# symmetrisation changed Born charges by up to {result.born_correction_max:.2e} e, "
           f"eps_inf by up to {result.dielectric_correction_max:.2e}", file=sys.stderr)
+    if result.born_spread is not None:
+        print("# " + spread_text(result.born_spread, result.dielectric_spread, result.symbols), file=sys.stderr)
     if args.all_atoms:
         sys.stdout.write(nac_yaml_block(result))
     else:

@@ -43,6 +43,7 @@ __all__ = [
     "predict_nac",
     "nac_params",
     "attach_nac",
+    "spread_text",
 ]
 
 #: warn when symmetrisation moves any Born-charge component by more than this (e)
@@ -89,6 +90,11 @@ class NacResult:
         Symmetry tolerance used (phonopy's length unit).
     symmetrized : bool
         Whether ``born``/``dielectric`` were symmetrised.
+    born_spread : (n_prim,) ndarray or None
+        An ensemble model's spread of each atom's Z* (the members' RMS deviation from their
+        mean, e; see :mod:`tensorprop.ensemble`); None for a single model.
+    dielectric_spread : float or None
+        An ensemble model's spread of eps_inf; None when fewer than two members predict it.
     """
 
     born: np.ndarray
@@ -103,6 +109,8 @@ class NacResult:
     primitive_source: str
     symprec: float
     symmetrized: bool
+    born_spread: np.ndarray | None = None
+    dielectric_spread: float | None = None
 
     @property
     def dielectric_correction_rel(self) -> float:
@@ -128,7 +136,19 @@ class NacResult:
                 "dielectric_correction_max": float(self.dielectric_correction_max),
                 "dielectric_correction_rel": self.dielectric_correction_rel,
                 "born_sum_rule_max": float(self.born_sum_rule_max),
+                "born_spread": None if self.born_spread is None else self.born_spread.tolist(),
+                "dielectric_spread": self.dielectric_spread,
                 "primitive_source": self.primitive_source}
+
+
+def spread_text(born_spread, dielectric_spread, symbols) -> str:
+    """One line on an ensemble's disagreement: the largest per-atom Z* spread (e, with its atom) and eps_inf's."""
+    born_spread = np.asarray(born_spread)
+    i = int(np.argmax(born_spread))
+    text = f"ensemble spread of the prediction: Z* up to {born_spread[i]:.3f} e (atom {i}, {symbols[i]})"
+    if dielectric_spread is not None:
+        text += f", eps_inf {dielectric_spread:.3f}"
+    return text
 
 
 def _calculator_units(calculator: str | None):
@@ -232,8 +252,9 @@ def primitive_cell(phonon_or_structure, symprec: float | None = None):
     return primitive, source, tol, None
 
 
-def _predict_raw(model, primitive, distance_to_A: float) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``model.predict`` on the primitive cell given in Angstrom; check the outputs."""
+def _predict_raw(model, primitive, distance_to_A: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Run ``model.predict`` on the primitive cell given in Angstrom; check the outputs.
+    Returns Z* (n, 3, 3), eps_inf (3, 3) and an ensemble's spreads (``born_spread``, ``dielectric_spread``)."""
     from phonopy.structure.atoms import PhonopyAtoms
 
     from tensorprop.data.convert import from_phonopy_atoms
@@ -256,7 +277,12 @@ def _predict_raw(model, primitive, distance_to_A: float) -> tuple[np.ndarray, np
                        f"and (3, 3) for the {n}-atom primitive cell")
     if not (np.isfinite(born).all() and np.isfinite(eps).all()):
         raise NacError("model returned non-finite Born charges or dielectric tensor")
-    return born, eps
+    spread = {}
+    if "born_charges_spread" in out:
+        spread["born_spread"] = np.asarray(out["born_charges_spread"], dtype=np.float64)
+    if "epsilon_spread" in out:
+        spread["dielectric_spread"] = float(out["epsilon_spread"])
+    return born, eps, spread
 
 
 def predict_nac(model, phonon_or_structure, symmetrize: bool = True, symprec: float | None = None, *,
@@ -292,7 +318,7 @@ def predict_nac(model, phonon_or_structure, symmetrize: bool = True, symprec: fl
     """
     primitive, source, tol, calculator = primitive_cell(phonon_or_structure, symprec)
     units = _calculator_units(calculator)
-    born_raw, eps_raw = _predict_raw(model, primitive, float(units.distance_to_A))
+    born_raw, eps_raw, spread = _predict_raw(model, primitive, float(units.distance_to_A))
     if symmetrize:
         from phonopy.structure.symmetry import symmetrize_borns_and_epsilon
 
@@ -308,7 +334,8 @@ def predict_nac(model, phonon_or_structure, symmetrize: bool = True, symprec: fl
                        born_correction_max=float(np.abs(born - born_raw).max()),
                        dielectric_correction_max=float(np.abs(eps - eps_raw).max()),
                        born_sum_rule_max=float(np.abs(born_raw.sum(axis=0)).max()),
-                       primitive=primitive, primitive_source=source, symprec=tol, symmetrized=bool(symmetrize))
+                       primitive=primitive, primitive_source=source, symprec=tol, symmetrized=bool(symmetrize),
+                       **spread)
     if result.born_correction_max > born_warn or result.dielectric_correction_rel > epsilon_warn:
         warnings.warn(
             f"symmetrising the predicted NAC parameters changed the Born charges by up to "

@@ -238,6 +238,10 @@ def format_gamma_table(summary: dict) -> str:
     p = summary["predicted"]
     lines.append(f"  symmetrisation correction of the prediction: Born {p['born_correction_max']:.2e} e, "
                  f"eps {p['dielectric_correction_max']:.2e}")
+    if p.get("born_spread") is not None:
+        from tensorprop.phonopy.nac import spread_text
+
+        lines.append("  " + spread_text(p["born_spread"], p.get("dielectric_spread"), p["symbols"]))
     if summary.get("errors"):
         e = summary["errors"]
         lines.append(f"  prediction - reference: Born MAE {e['born_mae']:.3f} e (max {e['born_max']:.3f}), "

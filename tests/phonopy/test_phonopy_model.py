@@ -129,3 +129,26 @@ def test_model_without_born_head_is_refused(example):
 
     with pytest.raises(NacError, match="expected"):
         nac_params(WrongShape(), phonon)
+
+
+def test_ensemble_spread_reaches_the_nac_report(example, tiny_untrained):
+    """An ensemble's disagreement is reported with its NAC parameters; a single model has none."""
+    import tensorprop
+    from tensorprop.phonopy.nac import spread_text
+    from tests.conftest import TINY
+
+    phonon, _ = example("ZnO")
+    single = predict_nac(tiny_untrained, phonon)
+    assert single.born_spread is None and single.dielectric_spread is None
+    assert single.to_dict()["born_spread"] is None
+    pair = tensorprop.ensemble([tiny_untrained, tensorprop.build_model(TINY, seed=1)])
+    result = predict_nac(pair, phonon)
+    assert result.born_spread.shape == (len(phonon.primitive),) and result.born_spread.min() > 0
+    assert result.dielectric_spread > 0
+    # the per-atom spread is a rotation invariant: equal on symmetry-equivalent atoms (the two Zn, the two O)
+    np.testing.assert_allclose(result.born_spread[0], result.born_spread[1], rtol=1e-4)
+    np.testing.assert_allclose(result.born_spread[2], result.born_spread[3], rtol=1e-4)
+    text = spread_text(result.born_spread, result.dielectric_spread, result.symbols)
+    i = int(np.argmax(result.born_spread))
+    assert f"{result.born_spread[i]:.3f} e (atom {i}, {result.symbols[i]})" in text
+    assert result.to_dict()["dielectric_spread"] == result.dielectric_spread
