@@ -13,7 +13,7 @@ from tensorprop.ensemble import EnsembleModel, ensemble
 from tensorprop.errors import CheckpointError, ConfigError, DataError
 from tensorprop.physics.tensors import log_epsilon
 from tensorprop.testing import (check_epsilon_physical, check_permutation, check_rotation, check_sum_rule,
-                                check_translation, random_rotation)
+                                check_supercell, check_translation, random_rotation)
 from tests.conftest import TINY, triclinic, wurtzite_zno
 
 ELEMENTS = [3, 8, 22, 30]  # Li, O, Ti (triclinic), Zn, O (wurtzite)
@@ -73,6 +73,7 @@ def test_ensemble_is_equivariant_and_physical(members):
         check_rotation(ens.predict, crystal, random_rotation(7, improper=improper), rtol=2e-4)
     check_permutation(ens.predict, crystal, np.array([2, 0, 3, 1]))
     check_translation(ens.predict, crystal, np.array([0.3, -1.2, 2.0]))
+    check_supercell(ens.predict, crystal, [[1, 1, 0], [0, 1, 0], [0, 0, 2]])  # another cell, twice the atoms
     check_sum_rule(ens.predict, crystal)
     check_epsilon_physical(ens.predict, crystal)
 
