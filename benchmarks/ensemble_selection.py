@@ -6,11 +6,13 @@ Each RUN (run folder or model file) predicts the valid and test splits of phonon
 as CACHE/<name>_<split>.npz; delete the cache after retraining a run). Every combination of up to K
 runs is then scored with the same means that :class:`tensorprop.EnsembleModel` computes
 (:func:`tensorprop.ensemble.ensemble_mean`): Z* over the members with a Z* head, eps_inf over those
-with an eps head. The choice is the combination with the lowest valid Z* MAE, then the lowest valid
-eps_inf MAE; the test columns are printed for every row, but play no part in the choice. For the
+with an eps head. The choice, among the combinations that predict every target any run predicts:
+the lowest valid score, the sum over targets of (valid MAE / the lowest valid MAE any combination
+reaches for that target), so that Z* and eps_inf count alike; then the fewest members. The test
+columns are printed for every row, but play no part in the choice. For the
 chosen combination it also reports how well the members' per-atom Z* spread ranks the per-atom errors
 (:func:`tensorprop.train.evaluate.spread_metrics`).
-Prints a table (best 15 rows by valid Z* MAE and every single run) and writes CACHE/selection.json.
+Prints a table (the best 15 rows by valid score and every single run) and writes CACHE/selection.json.
 """
 
 from __future__ import annotations
@@ -91,10 +93,16 @@ def main(argv=None) -> dict:
             for split in SPLITS:
                 row[split] = score([preds[split][r] for r in combo], labels[split])
             rows.append(row)
-    inf = float("inf")
+    # the choice: among the combinations that predict every target some run has, the lowest sum over the
+    # targets of valid MAE / (the best valid MAE any combination reaches for that target); then the fewest members
+    targets = sorted({t for r in rows for t in r["valid"] if t.endswith("_mae")})
+    best = {t: min(r["valid"][t] for r in rows if t in r["valid"]) for t in targets}
+    for r in rows:
+        covered = all(t in r["valid"] for t in targets)
+        r["valid_score"] = sum(r["valid"][t] / best[t] for t in targets) if covered else None
 
     def key(r):
-        return (r["valid"].get("born_mae", inf), r["valid"].get("epsilon_mae", inf), len(r["members"]))
+        return (r["valid_score"] is None, r["valid_score"] or 0.0, len(r["members"]))
 
     rows.sort(key=key)
     chosen = rows[0]
@@ -103,10 +111,10 @@ def main(argv=None) -> dict:
     def fmt(x):
         return f"{x:.4f}" if x is not None else ""
 
-    print("| members | valid Z* MAE (e) | valid eps MAE | test Z* MAE (e) | test eps MAE |")
-    print("|---|---|---|---|---|")
+    print("| members | valid score | valid Z* MAE (e) | valid eps MAE | test Z* MAE (e) | test eps MAE |")
+    print("|---|---|---|---|---|---|")
     for r in shown:
-        cells = [fmt(r[s].get(t)) for s in SPLITS for t in ("born_mae", "epsilon_mae")]
+        cells = [fmt(r["valid_score"])] + [fmt(r[s].get(t)) for s in SPLITS for t in ("born_mae", "epsilon_mae")]
         mark = "**" if r is chosen else ""
         print(f"| {mark}{' + '.join(r['members'])}{mark} | " + " | ".join(cells) + " |")
     result = {"chosen": chosen, "rows": rows, "date": datetime.date.today().isoformat(),
