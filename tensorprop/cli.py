@@ -139,9 +139,9 @@ def cmd_evaluate(args) -> int:
     for key, unit, items in (("born_spread", " e", "atoms"), ("epsilon_spread", "", "structures")):
         if key in metrics:
             s = metrics[key]
-            print(f"  {key:<24} mean {s['mean']:.4f}{unit}; rank correlation with the error {s['spearman_with_error']:.2f}; "
-                  f"the {s['flag_fraction']:.0%} of {items} with the largest spread carry {s['error_share_flagged']:.0%} "
-                  f"of the error (MAE of the rest {s['mae_unflagged']:.4f}{unit})")
+            print(f"  {key:<24} mean {s['mean']:.4f}{unit}; rank correlation with the error "
+                  f"{s['spearman_with_error']:.2f}; the {s['flag_fraction']:.0%} of {items} with the largest spread "
+                  f"carry {s['error_share_flagged']:.0%} of the error (MAE of the rest {s['mae_unflagged']:.4f}{unit})")
     print(f"  plots: {', '.join(metrics['plots'])}")
     return 0
 

@@ -9,7 +9,8 @@ from ase.data import chemical_symbols
 
 from ..data.records import Crystal
 
-__all__ = ["tensor_metrics", "spread_metrics", "charge_metrics", "rotated_copies", "dipole_rotation_error", "field_born_report"]
+__all__ = ["tensor_metrics", "spread_metrics", "charge_metrics", "rotated_copies", "dipole_rotation_error",
+           "field_born_report"]
 
 
 def tensor_metrics(crystals: Sequence[Crystal], predictions: Sequence[dict]) -> dict:
