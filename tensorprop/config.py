@@ -73,6 +73,12 @@ class ModelConfig:
         gets a backbone of its own, as two independent networks trained on the same batches
         in one run and saved in one model file (twice the cost; on phonon-becs the eps_inf loss
         otherwise slows the Z* fit down, see BENCHMARKS.md).
+    sum_rule : str
+        How the acoustic sum rule is imposed on Z*: ``"mean"`` (default) subtracts each
+        structure's mean, every atom taking an equal share of the correction; ``"weighted"``
+        lets the Z* head emit one more invariant scalar per atom, w_i = softplus(.) + 1e-3, and
+        atom i takes the share w_i / sum_j w_j (the network decides which atoms absorb the
+        violation; exact sum rule and equivariance either way). Crystal heads only.
     targets : tuple of str
         Heads to build: any of ``"born_charges"`` and ``"epsilon"`` (crystal tensors), or
         ``"charges"`` alone (distributed charges of molecules, see :class:`ChargesConfig`), or
@@ -93,9 +99,16 @@ class ModelConfig:
     head: str = "equivariant"
     species_self_connection: int = 0
     backbone_per_target: bool = False
+    sum_rule: str = "mean"
 
     def __post_init__(self):
         import e3nn_jax as e3nn
+
+        if self.sum_rule not in ("mean", "weighted"):
+            raise ConfigError(f"model.sum_rule must be 'mean' or 'weighted', got {self.sum_rule!r}")
+        if self.sum_rule == "weighted" and self.head == "field":
+            raise ConfigError("model.sum_rule: weighted does not apply to model.head: field (its Z* are "
+                              "derivatives of one energy and obey the sum rule by translation invariance)")
 
         if self.backbone_per_target and self.head == "field":
             raise ConfigError("model.backbone_per_target does not apply to model.head: field (one energy "
@@ -191,6 +204,10 @@ class TrainConfig:
         Rotate every training structure with its labels (crystals: cell, Z*, eps; molecules:
         ESP points, dipole) by a fresh random rotation each step; deterministic in (seed, step).
         Pointless for equivariant heads, essential for Cartesian ones.
+    position_noise : float
+        Crystals: standard deviation (Angstrom) of Gaussian noise added to every atom's position
+        at every step, labels kept (a regulariser: Z* and eps_inf barely change under
+        displacements of a few hundredths of an Angstrom); deterministic in (seed, step); 0 disables.
     devices : int
         Data-parallel training over this many local devices (0: all); each step then takes one
         padded batch per device, sharded with ``jax.sharding`` (see ``train/parallel.py``).
@@ -235,6 +252,7 @@ class TrainConfig:
     energy_weight: float = 1.0
     forces_weight: float = 1.0
     augment_rotations: bool = False
+    position_noise: float = 0.0
     devices: int = 1
     distributed: bool = False
     eval_every: int = 500
@@ -260,6 +278,8 @@ class TrainConfig:
             raise ConfigError(f"train.devices must be >= 0 (0: all local devices), got {self.devices}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0.0 <= self.position_noise < 0.5:
+            raise ConfigError(f"train.position_noise must be in [0, 0.5) Angstrom, got {self.position_noise}")
 
 
 @dataclasses.dataclass(frozen=True)

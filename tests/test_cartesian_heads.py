@@ -76,3 +76,21 @@ def test_crystal_augmentation_stream_is_deterministic():
         np.testing.assert_allclose(np.trace(x.epsilon, axis1=1, axis2=2), np.trace(p.epsilon, axis1=1, axis2=2),
                                    rtol=1e-5)
         assert not np.allclose(x.born_charges[x.node_mask], p.born_charges[p.node_mask])
+
+
+def test_position_noise_moves_real_atoms_only_and_resumes_identically():
+    graphs = [build_graph(_labelled(c, i), 4.0) for i, c in enumerate((rocksalt_nacl(), wurtzite_zno(), triclinic()))]
+    budget = BatchConfig(max_nodes=8, max_edges=1024, max_graphs=2)
+    noisy = [b for _, (_, b) in zip(range(5), batch_stream(graphs, budget, 3, position_noise=0.02))]
+    resumed = [b for _, (_, b) in zip(range(3), batch_stream(graphs, budget, 3, start_step=2, position_noise=0.02))]
+    plain = [b for _, (_, b) in zip(range(5), batch_stream(graphs, budget, 3))]
+    for x, y in zip(noisy[2:], resumed):
+        np.testing.assert_array_equal(x.positions, y.positions)
+    for x, p in zip(noisy, plain):
+        shift = x.positions - p.positions
+        real = x.node_mask
+        assert np.all(shift[~real] == 0), "padding moved"
+        assert 0.005 < np.sqrt(np.mean(shift[real] ** 2)) < 0.05
+        np.testing.assert_array_equal(x.born_charges, p.born_charges)  # labels kept
+        np.testing.assert_array_equal(x.epsilon, p.epsilon)
+    assert not np.array_equal(noisy[0].positions - plain[0].positions, noisy[1].positions - plain[1].positions)

@@ -1,6 +1,7 @@
 import pytest
 
-from tensorprop.config import BatchConfig, ModelConfig, config_from_dict, config_to_dict, load_yaml_config
+from tensorprop.config import (BatchConfig, ModelConfig, TrainConfig, config_from_dict, config_to_dict,
+                              load_yaml_config)
 from tensorprop.errors import ConfigError
 
 
@@ -35,6 +36,13 @@ def test_invalid_values():
         ModelConfig(hidden_irreps="8x0q")
     with pytest.raises(ConfigError, match="pad_mode"):
         BatchConfig(pad_mode="fancy")
+    with pytest.raises(ConfigError, match="sum_rule must be 'mean' or 'weighted', got 'median'"):
+        ModelConfig(sum_rule="median")
+    with pytest.raises(ConfigError, match="sum_rule: weighted does not apply to model.head: field"):
+        ModelConfig(sum_rule="weighted", head="field", targets=("field",), hidden_irreps="8x0e+4x1o",
+                    head_irreps="4x0e+2x1o+2x2e")
+    with pytest.raises(ConfigError, match=r"position_noise must be in \[0, 0.5\) Angstrom, got -0.1"):
+        TrainConfig(position_noise=-0.1)
 
 
 def test_bad_yaml_and_missing_file(tmp_path):

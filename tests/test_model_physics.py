@@ -16,7 +16,7 @@ CRYSTALS = {"triclinic": triclinic(), "ZnO": wurtzite_zno(), "NaCl": rocksalt_na
 
 @pytest.fixture(params=["tiny_model", "variant_tiny_model"])
 def net(request):
-    """Every test runs on the default network and on the one with every backbone option on."""
+    """Every test runs on the default network and on the one with every model option on."""
     return request.getfixturevalue(request.param)
 
 
@@ -115,3 +115,20 @@ def test_smooth_at_cutoff(net):
     above = net.predict(dimer_in_box(cut - 1.9 + 1e-4))
     # atom 0 sees atom 2 only below the cutoff; its tensor must not jump
     np.testing.assert_allclose(below["born_charges"][0], above["born_charges"][0], atol=1e-4)
+
+
+def test_weighted_sum_rule_shares_are_generic(variant_tiny_model):
+    """The weighted sum rule's shares differ between atoms, so the equivariance tests above check a
+    correction that is not the plain mean; the sum over the atoms is still exactly zero."""
+    from tensorprop.config import BatchConfig
+    from tensorprop.data.batching import make_batches
+    from tensorprop.data.graph import build_graph
+
+    model = variant_tiny_model
+    [(_, batch)] = make_batches([build_graph(triclinic(), model.config.cutoff)], BatchConfig(pad_mode="pow2"))
+    raw = model._network.apply(model.params, batch)
+    w = np.asarray(raw["born_sum_rule_weights"])[np.asarray(batch.node_mask)]
+    assert w.shape == (4,) and w.min() > 0
+    assert w.max() / w.min() > 1.05, w
+    z = model.predict(triclinic())["born_charges"]
+    np.testing.assert_allclose(z.sum(0), 0, atol=1e-5)

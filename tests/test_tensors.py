@@ -67,6 +67,22 @@ def test_acoustic_sum_rule_per_structure_and_padding():
     np.testing.assert_allclose(out[0] - out[1], z[0] - z[1], atol=1e-5)  # differences untouched
 
 
+def test_weighted_acoustic_sum_rule_shares_the_correction_by_weight():
+    z = RNG.normal(size=(7, 3, 3)).astype(np.float32)
+    node_graph = np.array([0, 0, 0, 1, 1, 2, 2])
+    mask = np.array([1, 1, 1, 1, 1, 0, 0], bool)
+    w = np.array([1.0, 3.0, 0.5, 2.0, 2.0, 7.0, 7.0], np.float32)
+    out = np.asarray(apply_acoustic_sum_rule(z, node_graph, mask, 3, w))
+    np.testing.assert_allclose(out[:3].sum(0), 0, atol=1e-5)
+    np.testing.assert_allclose(out[3:5].sum(0), 0, atol=1e-5)
+    assert np.all(out[5:] == 0)
+    total = z[:3].sum(0)
+    np.testing.assert_allclose(z[:3] - out[:3], (w[:3] / w[:3].sum())[:, None, None] * total, atol=1e-5)
+    # equal weights (any scale) are the plain mean
+    same = np.asarray(apply_acoustic_sum_rule(z, node_graph, mask, 3, np.full(7, 2.5, np.float32)))
+    np.testing.assert_allclose(same, np.asarray(apply_acoustic_sum_rule(z, node_graph, mask, 3)), atol=1e-6)
+
+
 def test_epsilon_positive_definite_and_equivariant():
     for seed in range(5):
         s = np.random.default_rng(seed).normal(scale=1.0, size=(3, 3))  # log(eps - 1) of real crystals

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import haiku as hk
-
+import jax
 import jax.numpy as jnp
 
 from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS, cartesian_to_irreps
 from .backbone import Backbone
 from .heads import CartesianReadout, IrrepsReadout, graph_mean
 
-__all__ = ["edge_vectors", "network_fn", "transformed_network"]
+__all__ = ["edge_vectors", "network_fn", "sum_rule_weights", "transformed_network"]
 
 
 def edge_vectors(positions, senders, receivers, shifts):
@@ -19,7 +19,8 @@ def edge_vectors(positions, senders, receivers, shifts):
 
 
 def network_fn(config):
-    """A function ``batch -> {"born_irreps": (N, 9), "epsilon_irreps": (G, 6)}`` (only requested heads).
+    """A function ``batch -> {"born_irreps": (N, 9), "epsilon_irreps": (G, 6)}`` (only requested heads),
+    plus ``"born_sum_rule_weights"`` (N,) > 0 with ``config.sum_rule == "weighted"``.
 
     Outputs are raw irreps; :func:`tensorprop.physics.assemble.assemble_tensors` turns them
     into Cartesian Z* (with the sum rule) and eps_inf (positive definite, >= 1).
@@ -29,6 +30,8 @@ def network_fn(config):
         from .field import field_energy_fn
 
         return field_energy_fn(config)
+
+    weighted = config.sum_rule == "weighted"
 
     def forward(batch):
         vectors = edge_vectors(batch.positions, batch.senders, batch.receivers, batch.shifts)  # [E, 3]
@@ -47,8 +50,10 @@ def network_fn(config):
         if config.head == "cartesian":  # lab-frame components from invariants, mapped to the same irreps layout
             if "born_charges" in config.targets:
                 features = backbone_for("born_charges")
-                z = CartesianReadout(9, name="born_head")(features, batch.numbers).reshape(-1, 3, 3)
-                out["born_irreps"] = cartesian_to_irreps(z).array
+                raw = CartesianReadout(9 + weighted, name="born_head")(features, batch.numbers)
+                out["born_irreps"] = cartesian_to_irreps(raw[:, :9].reshape(-1, 3, 3)).array
+                if weighted:
+                    out["born_sum_rule_weights"] = sum_rule_weights(raw[:, 9])
             if "epsilon" in config.targets:
                 features = backbone_for("epsilon")
                 six = CartesianReadout(6, name="epsilon_head")(features, batch.numbers)  # xx yy zz yz xz xy
@@ -58,8 +63,11 @@ def network_fn(config):
                 out["epsilon_irreps"] = graph_mean(per_atom, batch.node_graph, batch.node_mask, batch.n_graphs)
             return out
         if "born_charges" in config.targets:
-            out["born_irreps"] = IrrepsReadout(config.head_irreps, BORN_IRREPS, name="born_head")(
+            raw = IrrepsReadout(config.head_irreps, BORN_IRREPS + ("0e" if weighted else ""), name="born_head")(
                 backbone_for("born_charges")).array
+            out["born_irreps"] = raw[:, :9]
+            if weighted:
+                out["born_sum_rule_weights"] = sum_rule_weights(raw[:, 9])
         if "epsilon" in config.targets:
             per_atom = IrrepsReadout(config.head_irreps, EPSILON_IRREPS, name="epsilon_head")(
                 backbone_for("epsilon")).array
@@ -67,6 +75,11 @@ def network_fn(config):
         return out
 
     return forward
+
+
+def sum_rule_weights(x):
+    """Positive share weights (N,) of the acoustic-sum-rule correction from raw invariant scalars (N,)."""
+    return jax.nn.softplus(x) + 1e-3
 
 
 def transformed_network(config) -> hk.Transformed:

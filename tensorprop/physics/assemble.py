@@ -33,7 +33,8 @@ def assemble_tensors(raw: dict, batch, stats: dict) -> dict:
     """Turn raw irreps into Cartesian tensors.
 
     Returns a dict with (only for the heads present in ``raw``):
-    ``born_charges`` (N, 3, 3) e, sum over each structure's atoms exactly zero, padded rows zero;
+    ``born_charges`` (N, 3, 3) e, sum over each structure's atoms exactly zero, padded rows zero (the
+    correction shared by ``raw["born_sum_rule_weights"]`` (N,) when present, else equally);
     ``epsilon`` (G, 3, 3) symmetric, eigenvalues > 1; ``epsilon_log`` (G, 3, 3) = logm(eps - I).
     """
     out = {}
@@ -42,7 +43,8 @@ def assemble_tensors(raw: dict, batch, stats: dict) -> dict:
         scale = jnp.asarray(stats["born_scale"], z.dtype)[batch.numbers]
         shift = jnp.asarray(stats["born_shift"], z.dtype)[batch.numbers]
         z = scale[:, None, None] * z + shift[:, None, None] * jnp.eye(3, dtype=z.dtype)
-        out["born_charges"] = apply_acoustic_sum_rule(z, batch.node_graph, batch.node_mask, batch.n_graphs)
+        out["born_charges"] = apply_acoustic_sum_rule(z, batch.node_graph, batch.node_mask, batch.n_graphs,
+                                                      raw.get("born_sum_rule_weights"))
     if "epsilon_irreps" in raw:
         s = irreps_to_cartesian(raw["epsilon_irreps"], symmetric=True)  # [G, 3, 3]
         s = s + jnp.asarray(stats["epsilon_log_shift"], s.dtype) * jnp.eye(3, dtype=s.dtype)

@@ -81,8 +81,8 @@ def irreps_to_cartesian(x, *, symmetric: bool | None = None) -> jax.Array:
     return jnp.einsum("...k,abk->...ab", x, q)
 
 
-def apply_acoustic_sum_rule(born_charges, node_graph, node_mask, n_graphs: int) -> jax.Array:
-    """Subtract each structure's mean Z* so that sum over its atoms is exactly zero.
+def apply_acoustic_sum_rule(born_charges, node_graph, node_mask, n_graphs: int, weights=None) -> jax.Array:
+    """Remove each structure's total Z* so that the sum over its atoms is exactly zero.
 
     Parameters
     ----------
@@ -94,18 +94,23 @@ def apply_acoustic_sum_rule(born_charges, node_graph, node_mask, n_graphs: int) 
         True for real atoms; padded nodes neither contribute nor receive.
     n_graphs : int
         Number of structures (graph slots) in the batch.
+    weights : (n_nodes,) positive, optional
+        Share of the correction each atom takes: atom i gets ``w_i / sum_j w_j`` of its
+        structure's total. None (default): equal shares, i.e. the structure's mean is
+        subtracted. Learned weights must be invariant scalars (``model.sum_rule: weighted``).
 
     Returns
     -------
     (n_nodes, 3, 3) with ``sum_{i in g} Z*_i = 0`` for every structure g.
-    Being a mean over atoms, the correction is equivariant, permutation invariant and
-    the same for any supercell of the same crystal.
+    With invariant weights the correction is equivariant, permutation invariant and the
+    same for any supercell of the same crystal (total and weight sum both scale with it).
     """
-    w = node_mask.astype(born_charges.dtype)
-    total = jax.ops.segment_sum(born_charges * w[:, None, None], node_graph, num_segments=n_graphs)
-    count = jax.ops.segment_sum(w, node_graph, num_segments=n_graphs)
-    mean = total / jnp.maximum(count, 1.0)[:, None, None]
-    return (born_charges - mean[node_graph]) * w[:, None, None]
+    m = node_mask.astype(born_charges.dtype)
+    w = m if weights is None else weights.astype(born_charges.dtype) * m
+    total = jax.ops.segment_sum(born_charges * m[:, None, None], node_graph, num_segments=n_graphs)
+    w_sum = jax.ops.segment_sum(w, node_graph, num_segments=n_graphs)
+    share = w / jnp.where(w_sum > 0, w_sum, 1.0)[node_graph]
+    return (born_charges - share[:, None, None] * total[node_graph]) * m[:, None, None]
 
 
 LOG_EPSILON_BOUND = 20.0  # |logm(eps - I)|_F is softly kept below this (eps - 1 < 5e8)

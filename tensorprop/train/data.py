@@ -148,15 +148,22 @@ def build_graphs(crystals: Sequence, cutoff: float, *, progress: bool = False, d
 
 
 def batch_stream(graphs: Sequence[Graph], budget: BatchConfig, seed: int, start_step: int = 0,
-                 dtype=np.float32, augment_rotations: bool = False) -> Iterator[tuple[int, GraphBatch]]:
+                 dtype=np.float32, augment_rotations: bool = False,
+                 position_noise: float = 0.0) -> Iterator[tuple[int, GraphBatch]]:
     """Yield (epoch, padded batch) from global step ``start_step`` on.
 
     The sequence depends only on (graphs, budget, seed), so a resumed run sees exactly
     the batches the uninterrupted run would have seen. With ``augment_rotations`` every
-    structure of step s is rotated (with its labels) by a random rotation seeded by (seed, s).
+    structure of step s is rotated (with its labels) by a random rotation seeded by (seed, s);
+    with ``position_noise`` > 0 (Angstrom) every real atom is displaced by Gaussian noise seeded
+    by (seed, s), labels and neighbour lists kept (edges stay within the cutoff envelope's
+    smooth tail).
     """
     for epoch, step, idx in index_stream(graphs, budget, seed, start_step):
         batch = collate_in_budget([graphs[i] for i in idx], budget, dtype)
         if augment_rotations:
             batch = rotate_batch(batch, step_rotations(seed, step, batch.n_graphs))
+        if position_noise > 0:
+            noise = np.random.default_rng([seed, 11, step]).normal(scale=position_noise, size=batch.positions.shape)
+            batch = batch._replace(positions=batch.positions + (noise * batch.node_mask[:, None]).astype(dtype))
         yield epoch, batch

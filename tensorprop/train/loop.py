@@ -166,7 +166,7 @@ def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool
 
     def stream(start):
         return batch_stream(train_graphs, cfg.batch, tc.seed, start_step=start, dtype=dtype,
-                            augment_rotations=tc.augment_rotations)
+                            augment_rotations=tc.augment_rotations, position_noise=tc.position_noise)
 
     return TrainingSetup(cfg, data, train_graphs, valid_graphs, model, optimizer, init_state(model.params, optimizer),
                          loss_fn, stream, make_batches(valid_graphs, cfg.batch, dtype=dtype))
