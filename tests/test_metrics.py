@@ -3,7 +3,7 @@
 import numpy as np
 
 from tensorprop.data.records import Crystal
-from tensorprop.train.evaluate import spread_metrics, tensor_metrics
+from tensorprop.train.evaluate import coverage_metrics, spread_metrics, tensor_metrics
 
 
 def _crystal(numbers, born, eps):
@@ -23,6 +23,20 @@ def test_tensor_metrics_on_known_errors():
     assert np.isclose(m["epsilon_mae"], 0.3) and np.isclose(m["epsilon_mae_diagonal"], 0.9)
     assert m["epsilon_mae_offdiagonal"] == 0.0
     assert "born_spread" not in m  # a single model has no spread
+
+
+def test_coverage_metrics_split_by_training_counts():
+    z = np.zeros((2, 3, 3))
+    train = [_crystal([11, 17], z, None), _crystal([11, 8], z, None), _crystal([11, 17], z, None)]
+    crystals = [_crystal([11, 17], z, None), _crystal([11, 8], z, None), _crystal([42, 17], z, None)]
+    preds = [{"born_charges": z + 0.1}, {"born_charges": z + 0.3}, {"born_charges": z + 2.0}]
+    m = coverage_metrics(train, crystals, preds, thresholds=(1, 2, 4))
+    # NaCl: Na in 3, Cl in 2 training structures; NaO: O in 1; MoCl: Mo in none
+    assert m["1"]["covered_n_structures"] == 2 and np.isclose(m["1"]["covered_born_mae"], 0.2)
+    assert m["1"]["rest_n_structures"] == 1 and np.isclose(m["1"]["rest_born_mae"], 2.0)
+    assert m["2"]["covered_n_structures"] == 1 and np.isclose(m["2"]["covered_born_mae"], 0.1)
+    assert np.isclose(m["2"]["rest_born_mae"], 1.15)
+    assert m["4"]["covered_n_structures"] == 0 and m["4"]["covered_born_mae"] is None
 
 
 def test_spread_metrics_rank_and_share():

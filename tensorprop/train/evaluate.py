@@ -9,7 +9,7 @@ from ase.data import chemical_symbols
 
 from ..data.records import Crystal
 
-__all__ = ["tensor_metrics", "spread_metrics", "charge_metrics", "rotated_copies", "dipole_rotation_error",
+__all__ = ["tensor_metrics", "coverage_metrics", "spread_metrics", "charge_metrics", "rotated_copies", "dipole_rotation_error",
            "field_born_report"]
 
 
@@ -52,6 +52,30 @@ def tensor_metrics(crystals: Sequence[Crystal], predictions: Sequence[dict]) -> 
         out["epsilon_n_structures"] = int(len(e))
         if all(s is not None for s in eps_spread):
             out["epsilon_spread"] = spread_metrics(np.asarray(eps_spread, float), np.abs(e).mean(axis=(1, 2)))
+    return out
+
+
+def coverage_metrics(train: Sequence[Crystal], crystals: Sequence[Crystal], predictions: Sequence[dict],
+                     thresholds: Sequence[int] = (5, 10, 20, 40)) -> dict:
+    """Z* MAE (e, 9 components of every atom) split by how well the training data covers each structure.
+
+    For each threshold k: the structures whose every element occurs in at least k training
+    structures ("covered") and the others, with their counts and Z* MAE. It separates the error
+    a model makes on familiar chemistry from the error on elements it has seen a few times at most.
+    """
+    from collections import Counter
+
+    count = Counter(int(z) for c in train for z in set(np.asarray(c.numbers).tolist()))
+    labelled = [(c, p) for c, p in zip(crystals, predictions) if c.born_charges is not None and "born_charges" in p]
+    out = {}
+    for k in thresholds:
+        groups: dict = {"covered": [], "rest": []}
+        for c, p in labelled:
+            key = "covered" if min(count[int(z)] for z in set(np.asarray(c.numbers).tolist())) >= k else "rest"
+            groups[key].append(np.abs(p["born_charges"] - c.born_charges).ravel())
+        out[str(k)] = {f"{key}_{what}": value for key, errors in groups.items()
+                       for what, value in (("n_structures", len(errors)),
+                                           ("born_mae", float(np.concatenate(errors).mean()) if errors else None))}
     return out
 
 
