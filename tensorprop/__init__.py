@@ -19,6 +19,7 @@ from .data.records import Crystal
 from .data.registry import CrystalDataset, list_datasets, load_dataset
 from .ensemble import EnsembleModel, ensemble
 from .errors import BatchBudgetError, CheckpointError, ConfigError, DataError, TensorpropError
+from . import foundation  # Nequix foundation potential: calculator(), features()
 
 __all__ = [
     "__version__",
@@ -39,4 +40,5 @@ __all__ = [
     "ConfigError",
     "CheckpointError",
     "BatchBudgetError",
+    "foundation",
 ]

@@ -72,12 +72,14 @@ class FoundationModel:
                             f"({len(self.arch.atomic_numbers)} elements)", index)
 
     def graphs(self, structures: Sequence) -> list[Graph]:
-        """Neighbour graphs at the model's cutoff of structures (Crystal, ase.Atoms, pymatgen, phonopy)."""
+        """Neighbour graphs at the model's cutoff of structures (Crystal, ase.Atoms, pymatgen, phonopy);
+        DataError naming the structure and element when an element is outside the model's set."""
         out = []
         for i, s in enumerate(structures):
             crystal = as_crystal(s)
             self.check_elements(crystal, i if len(structures) > 1 else None)
-            out.append(build_graph(crystal, self.cutoff, index=i if len(structures) > 1 else None))
+            out.append(build_graph(crystal, self.cutoff, index=i if len(structures) > 1 else None,
+                                   allow_isolated=True))  # a lone atom has an energy: its isolated-atom term
         return out
 
     def batch(self, structures: Sequence, sizes: tuple[int, int, int] | None = None) -> GraphBatch:
@@ -104,6 +106,7 @@ _jit_features = jax.jit(batch_features, static_argnums=1)
 @functools.lru_cache(maxsize=8)
 def _load(path: str, sha256: str, name: str) -> FoundationModel:
     config, arch, params = read_checkpoint(path)
+    params = jax.tree_util.tree_map(jax.numpy.asarray, params)  # on the device once, not at every call
     return FoundationModel(name=name, path=Path(path), sha256=sha256, config=config, arch=arch, params=params)
 
 
