@@ -34,12 +34,14 @@ class NequixCalculator(Calculator):
         self.n_evaluations = 0  # how many times the network ran (results served from ase's cache do not count)
 
     def _sizes(self, n_nodes: int, n_edges: int) -> tuple[int, int, int]:
-        """Keep the previous padded sizes if the structure fits them with at most 1.5x too many slots."""
+        """Padded (nodes, edges, graphs): the previous sizes while the structure fits them and they are at most
+        1.5x its own buckets (so small changes of the edge count do not recompile), else its own buckets."""
+        fresh = (padded_size(n_nodes), padded_size(int(1.05 * n_edges) + 1), 2)
         if self.sizes is not None:
             pn, pe, _ = self.sizes
-            if n_nodes < pn <= 1.5 * (n_nodes + 1) and n_edges < pe <= 1.5 * (n_edges + 1):
+            if n_nodes < pn <= 1.5 * fresh[0] and n_edges < pe <= 1.5 * fresh[1]:
                 return self.sizes
-        self.sizes = (padded_size(n_nodes), padded_size(int(1.05 * n_edges) + 1), 2)
+        self.sizes = fresh
         return self.sizes
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):

@@ -39,6 +39,7 @@ def test_calculator_follows_the_ase_contract(models_dir, reference, monkeypatch)
     strained.calc = calc
     e_strained = strained.get_potential_energy()
     assert calc.n_evaluations == 3 and e_strained != pytest.approx(ref["energy"], abs=1e-4)
+    assert calc.sizes == sizes  # fewer edges after the expansion, still the same compiled shape
 
     compiled = energy_forces_stress._cache_size()
     again = calculator(models_dir / "nequix-mp-1-pft.nqx")  # a second calculator reuses the compiled function
