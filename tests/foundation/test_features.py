@@ -3,7 +3,6 @@ under rotations and rotoinversions, and the very features the energy is read out
 
 from __future__ import annotations
 
-import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
 import numpy as np

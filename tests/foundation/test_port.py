@@ -50,7 +50,8 @@ def test_bad_checkpoints_are_one_line_naming_the_file(models_dir, tmp_path):
         "truncated.nqx": (good[: len(good) // 2], "truncated checkpoint|corrupt checkpoint"),
         "header-only.nqx": (good[:header], "truncated checkpoint: the file ends before weight 1 of 63"),
         "not-json.nqx": (b"\x93NUMPY garbage\n" + good[header:], "the first line is not a JSON config"),
-        "bad-record.nqx": (good[:header] + b"\x93NUMPY\x01\x00garbage" + good[header + 20:], "corrupt checkpoint at weight 1"),
+        "bad-record.nqx": (good[:header] + b"\x93NUMPY\x01\x00garbage" + good[header + 20:],
+                           "corrupt checkpoint at weight 1"),
         "trailing.nqx": (good + b"extra", "unexpected bytes after the last weight"),
         "no-arch.nqx": (b'{"cutoff": 6.0}\n', "its config lacks atomic_numbers"),
     }
