@@ -229,6 +229,17 @@ class BatchConfig:
     A batch is padded to ``max_nodes``/``max_edges``/``max_graphs`` (+1 slot each for
     padding) when ``pad_mode="budget"`` (one compiled shape), or to the next power of
     two when ``pad_mode="pow2"`` (a few shapes, less padding).
+
+    Attributes
+    ----------
+    max_nodes : int
+        Most atoms in one batch (a larger structure is an error naming it).
+    max_edges : int
+        Most directed edges within the cutoff in one batch.
+    max_graphs : int
+        Most structures in one batch.
+    pad_mode : str
+        ``"budget"``: pad every batch to the budgets (one compiled shape); ``"pow2"``: to the next power of two.
     """
 
     max_nodes: int = 512
@@ -253,6 +264,10 @@ class TrainConfig:
     learning_rate : float
         Peak learning rate, reached after ``warmup_steps`` of linear warm-up, then cosine
         decay to ``learning_rate * final_lr_ratio`` at ``max_steps``.
+    warmup_steps : int
+        Steps of linear warm-up from 0 to ``learning_rate``.
+    final_lr_ratio : float
+        Learning rate at ``max_steps`` as a fraction of ``learning_rate``.
     weight_decay : float
         Decoupled weight decay (AdamW).
     grad_clip : float
@@ -265,6 +280,8 @@ class TrainConfig:
     born_loss : str
         ``"huber"`` (default, delta ``huber_delta`` e), ``"mse"`` or ``"mae"`` over the 9
         components of every atom.
+    huber_delta : float
+        Width of the Huber losses (e for Z*), where they turn from quadratic to linear.
     epsilon_loss : str
         ``"log"``: squared error of logm(eps - I), a log-eigenvalue loss that treats
         eps_inf = 3 vs 4 like 30 vs 40, so the long tail (eps > 50) does not dominate;

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from tensorprop.data.petousis import read_petousis
-from tensorprop.data.readers import read_extxyz
+from tensorprop.data.readers import detect_format, read_extxyz
 from tensorprop.data.records import Crystal
 from tensorprop.errors import DataError
 
@@ -302,8 +302,13 @@ def _reader_for_path(path: Path) -> tuple[str, Callable[..., list]]:
         return path.name, read_extxyz
     if name.endswith((".json.gz", ".json")):
         return path.name, read_petousis
-    raise DataError(str(path), "cannot tell the data-set format from the file name; expected .xyz/.extxyz "
-                               "(ext-xyz) or .json.gz (pandas split-JSON)")
+    try:
+        if detect_format(path) == "extxyz":  # ext-xyz content under another name (e.g. `data field --out wf`)
+            return path.name, read_extxyz
+    except DataError:
+        pass
+    raise DataError(str(path), "cannot tell the data-set format from the file name or contents; expected "
+                               ".xyz/.extxyz (ext-xyz) or .json.gz (pandas split-JSON)")
 
 
 def load_dataset(name_or_path: str | os.PathLike, *, path: str | os.PathLike | None = None,

@@ -54,7 +54,7 @@ def test_unknown_name_lists_registered(tmp_path):
     with pytest.raises(DataError, match="unknown data set"):
         resolve_dataset_file("nope")
     (tmp_path / "x.csv").write_text("1,2\n")
-    with pytest.raises(DataError, match="cannot tell the data-set format"):
+    with pytest.raises(DataError, match="cannot tell the data-set format from the file name or contents"):
         load_dataset(tmp_path / "x.csv")
 
 
@@ -137,3 +137,10 @@ def test_crystal_dataset_sequence(nacl, lio2rh):
         ds.split("train")
     with pytest.raises(ValueError, match="which must be one of"):
         ds.split("validation")
+
+
+def test_data_files_without_a_suffix_read_back(tmp_path, nacl, lio2rh):
+    """issue 19.3: an ext-xyz file the project wrote under a bare name (``data field --out wf``) loads."""
+    write_extxyz(tmp_path / "wf", [nacl, lio2rh])
+    ds = load_dataset(tmp_path / "wf")
+    assert len(ds) == 2 and ds.name == "wf"
