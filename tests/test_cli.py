@@ -401,3 +401,25 @@ def test_born_reads_format_flag(tiny_file, tmp_path, capsys):
     (tmp_path / "rocksalt.txt").write_text(NACL_POSCAR)
     assert main(["born", str(tmp_path / "rocksalt.txt"), "--format", "vasp", "--model", str(tiny_file)]) == 0
     assert len(capsys.readouterr().out.splitlines()) >= 3
+
+
+def test_progress_says_compiling_and_wall_time_continues_after_resume(small_data, tmp_path, capsys):
+    """issue 19.13: the bar names the first step's compilation; wall_s in metrics.jsonl counts on from the
+    checkpoint's figure after --resume instead of restarting at zero."""
+    run = tmp_path / "run"
+    assert main(["fit", "becs", "--data", str(small_data), "--out", str(run), "--max-steps", "4", *TINY_FLAGS]) == 0
+    assert "fit (compiling the first step)" in capsys.readouterr().err
+    ckpt = run / "checkpoints" / "last.npz"
+    with np.load(ckpt) as z:
+        files = {k: z[k] for k in z.files}
+    meta = json.loads(files["__meta__"].tobytes())
+    assert 0 < meta["wall_s"] < 1000
+    meta["wall_s"] = 1000.0  # as if the first part had taken 1000 s
+    files["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(ckpt, "wb") as f:
+        np.savez(f, **files)
+    assert main(["fit", "becs", "--resume", str(run), "--max-steps", "8", "--no-progress"]) == 0
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [4, 8]
+    assert metrics[0]["wall_s"] < 1000 < metrics[1]["wall_s"]
+    assert json.loads((run / "summary.json").read_text())["wall_s"] > 1000
