@@ -144,3 +144,21 @@ def test_data_files_without_a_suffix_read_back(tmp_path, nacl, lio2rh):
     write_extxyz(tmp_path / "wf", [nacl, lio2rh])
     ds = load_dataset(tmp_path / "wf")
     assert len(ds) == 2 and ds.name == "wf"
+
+
+def test_one_data_dir_rule(tmp_path, monkeypatch):
+    """issue 19.8: $TENSORPROP_DATA_DIR, else ../shared/datasets beside the checkout (what the tests and the
+    notebooks' load_dataset calls rely on), else the cache or a download."""
+    from pathlib import Path
+
+    from tensorprop.data.registry import data_dir
+
+    monkeypatch.setenv("TENSORPROP_DATA_DIR", str(tmp_path))
+    assert data_dir() == tmp_path
+    monkeypatch.delenv("TENSORPROP_DATA_DIR")
+    monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path / "empty-cache"))
+    beside = Path(registry.__file__).resolve().parents[2].parent / "shared" / "datasets"
+    if not (beside / "phonon_becs_epsilon.xyz").is_file():
+        pytest.skip(f"no shared data folder beside this checkout ({beside})")
+    assert data_dir() == beside
+    assert resolve_dataset_file("phonon-becs", download=False) == beside / "phonon_becs_epsilon.xyz"
