@@ -423,3 +423,18 @@ def test_progress_says_compiling_and_wall_time_continues_after_resume(small_data
     assert [m["step"] for m in metrics] == [4, 8]
     assert metrics[0]["wall_s"] < 1000 < metrics[1]["wall_s"]
     assert json.loads((run / "summary.json").read_text())["wall_s"] > 1000
+
+
+def test_predict_says_when_eps_inf_has_no_ensemble_spread(tiny_file, tmp_path, capsys):
+    """issue 19.17: in an ensemble where one member predicts eps_inf (the bundled model's case) the output
+    says that eps_inf has no spread instead of printing none silently; Z* keep theirs."""
+    import tensorprop
+    from tests.conftest import TINY
+
+    born_only = tensorprop.build_model({**TINY, "targets": ["born_charges"]}, seed=2)
+    path = tensorprop.ensemble([tensorprop.load_model(tiny_file), born_only]).save(tmp_path / "ens.npz")
+    (tmp_path / "POSCAR").write_text(NACL_POSCAR)
+    assert main(["predict", str(path), str(tmp_path / "POSCAR")]) == 0
+    out = capsys.readouterr().out
+    assert "eps_inf (no ensemble spread: one member predicts eps_inf):" in out
+    assert "each atom's ensemble spread after the first row" in out
