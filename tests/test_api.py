@@ -199,3 +199,12 @@ def test_build_model_takes_a_yaml_path_a_dict_or_a_config(tmp_path):
         tensorprop.build_model(bare)
     with pytest.raises(TypeError, match="a path to a YAML config, a dict, a ModelConfig, a FitConfig or None, got int"):
         tensorprop.build_model(3)
+
+
+def test_a_text_file_as_model_gets_no_pickle_advice(tmp_path):
+    """issue 19.14: numpy's 'allow_pickle' advice would be wrong for a POSCAR passed where a model goes."""
+    (tmp_path / "POSCAR").write_text("NaCl\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\nNa Cl\n1 1\nDirect\n0 0 0\n.5 .5 .5\n")
+    with pytest.raises(CheckpointError) as err:
+        tensorprop.load_model(tmp_path / "POSCAR")
+    assert str(err.value).endswith("POSCAR: not a readable tensorprop model file (not an .npz archive)")
+    assert "pickle" not in str(err.value)
