@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .config import BatchConfig, ModelConfig, config_from_dict, config_to_dict
+from .config import BatchConfig, FitConfig, ModelConfig, config_from_dict, config_to_dict, read_yaml_mapping
 from .data.batching import make_batches, node_slices
 from .data.graph import build_graph
 from .data.validate import MIN_DISTANCE, check_crystal, check_graph_distances
@@ -122,11 +122,22 @@ class TensorModel:
         from ase.data import chemical_symbols
 
         names = ", ".join(chemical_symbols[z] for z in unknown)
-        message = f"element(s) {names} not in this model's training set; its predictions there would be meaningless"
+        message = (f"element(s) {names} not in this model's training set; its predictions there would be "
+                   "meaningless (to predict anyway, with a warning: --allow-unseen-elements on the command line, "
+                   "unseen_elements='warn' in Python)")
         if policy == "warn":
             warnings.warn(f"{crystal.label or '<structure>'}, structure {index}: {message}", stacklevel=3)
         else:
             raise DataError(crystal.label or "<structure>", message, index)
+
+    def _check_periodic(self, crystal, index):
+        """Crystal tensors (bulk Z*, eps_inf) need a crystal periodic in all three directions."""
+        if crystal.pbc.all() or not set(self.config.targets) & set(("born_charges", "epsilon")):
+            return
+        raise DataError(crystal.label or "<structure>", f"not periodic in all three directions (pbc "
+                        f"{crystal.pbc.astype(int).tolist()}); this model predicts the bulk Z* and eps_inf of crystals, "
+                        "which mean nothing for a molecule or slab in vacuum: give the crystal's cell, or use a "
+                        "molecular charge model (tensorprop fit charges)", index)
 
     def predict(self, structure) -> dict[str, np.ndarray]:
         """Predict the tensors of one structure (ase.Atoms, pymatgen Structure or Crystal).
@@ -148,13 +159,15 @@ class TensorModel:
         is spent on it (the compiled network needs roughly 10-30 KiB per edge; raise it when the
         machine has the memory).
         """
-        crystals = [as_crystal(s) for s in structures]
+        # a left-handed cell (a mirror image, an improper rotation of a crystal) is a valid crystal to predict
+        crystals = [as_crystal(s, allow_left_handed=True) for s in structures]
         # overlapping atoms are found from the neighbour graph below (one neighbour search, not two)
         from_graph = self.config.cutoff >= MIN_DISTANCE
         for i, c in enumerate(crystals):
             check_crystal(c, c.label or "<structure>", i, allow_left_handed=True,
                           min_distance=0.0 if from_graph else MIN_DISTANCE)
             self._check_elements(c, i, unseen_elements)
+            self._check_periodic(c, i)
         graphs = [build_graph(c, self.config.cutoff, index=i) for i, c in enumerate(crystals)]
         if from_graph:
             for i, (c, g) in enumerate(zip(crystals, graphs)):
@@ -251,12 +264,29 @@ def init_params(config: ModelConfig, seed: int = 0):
     return _jitted_init(config)(jax.random.PRNGKey(seed), *_init_args(config))
 
 
-def build_model(config: ModelConfig | Mapping | None = None, seed: int = 0) -> TensorModel:
-    """A model with random weights. ``config``: a ModelConfig, a dict of its fields, or None (defaults)."""
+def build_model(config: ModelConfig | FitConfig | Mapping | str | Path | None = None, seed: int = 0) -> TensorModel:
+    """A model with random weights.
+
+    ``config``: the path of a YAML config (a ``fit`` config with a ``model:`` section, such as
+    ``configs/becs-eps.yaml``, or the model fields alone), a dict of the same, a ModelConfig, a
+    FitConfig, or None (defaults). Anything else is a TypeError.
+    """
+    if isinstance(config, (str, Path)):
+        try:
+            return build_model(read_yaml_mapping(config), seed)
+        except ConfigError as exc:
+            raise ConfigError(f"{config}: {exc}") from None
+    if isinstance(config, Mapping):
+        config = dict(config)
+        config = config_from_dict(FitConfig, config).model if "model" in config else \
+            config_from_dict(ModelConfig, config)
+    if isinstance(config, FitConfig):
+        config = config.model
     if config is None:
         config = ModelConfig()
-    elif isinstance(config, Mapping):
-        config = config_from_dict(ModelConfig, dict(config))
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"build_model: config must be a path to a YAML config, a dict, a ModelConfig, a FitConfig "
+                        f"or None, got {type(config).__name__}")
     return TensorModel(config, init_params(config, seed))
 
 

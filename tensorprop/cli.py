@@ -2,8 +2,9 @@
 
     tensorprop fit becs|eps|becs-eps [--config C.yaml] [--data D] [--out RUN] [--max-steps N] [--seed S]
                                      [--resume RUN] [--exclude-formula F ...] [--SECTION.KEY VALUE ...]
-    tensorprop evaluate RUN [--split test] [--data D] [--json] [--plots DIR]
-    tensorprop predict RUN_OR_MODEL STRUCTURE... [--out FILE.json|FILE.xyz]
+    tensorprop evaluate RUN [--split test] [--data D] [--json] [--out DIR]
+    tensorprop predict RUN_OR_MODEL STRUCTURE... [--format F] [--out FILE.json|FILE.xyz]
+    (predict and evaluate also take the model as --model M, as born and nac do)
     tensorprop ensemble RUN_OR_MODEL RUN_OR_MODEL... --out FILE.npz     # one model averaging several
     tensorprop fit charges [--head equivariant|cartesian] [--n-dcm K] [--data ESP.npz|water-dipoles] ...
     tensorprop data esp --molecule water [--molecule methanol] --n-conformers N --method HF --basis def2-svp --out F.npz
@@ -30,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .config import FitConfig, config_from_dict, config_to_dict, load_yaml_config
-from .errors import LabelWarning, TensorpropError
+from .config import FitConfig, allowed_text, config_from_dict, config_to_dict, field_docs, load_yaml_config
+from .data.readers import FORMATS
+from .errors import CheckpointError, LabelWarning, TensorpropError
 
 __all__ = ["main"]
 
@@ -42,14 +44,28 @@ FIELD_MODEL = {"hidden_irreps": "32x0e + 8x0o + 16x1o + 8x1e + 8x2e + 4x2o", "he
 CHARGE_MODEL = {"hidden_irreps": "32x0e + 16x1o + 8x1e + 8x2e", "head_irreps": "16x0e + 8x1o", "cutoff": 4.0}
 
 
+def _flag_help(section: str, f: dataclasses.Field, doc: str | None) -> str:
+    """Help of one --section.key flag: the field's doc, its built-in default and its allowed values."""
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    if isinstance(default, tuple):
+        default = list(default)
+    allowed = allowed_text(section, f.name)
+    parts = [doc or "", f"default {yaml.safe_dump(default, default_flow_style=True).strip().removesuffix('...').strip()}"]
+    text = ". ".join(p for p in parts if p) + (f"; {allowed}" if allowed else "")
+    return text.replace("``", "").replace("%", "%%")
+
+
 def _add_config_flags(parser: argparse.ArgumentParser):
-    """--section.field for every field of FitConfig's sections (strings parsed as YAML later)."""
+    """--section.field for every field of FitConfig's sections (strings parsed as YAML later), with help text
+    generated from the config dataclasses: docstring, default, allowed values."""
     hints = typing.get_type_hints(FitConfig)
     for section in dataclasses.fields(FitConfig):
-        group = parser.add_argument_group(f"{section.name} options (override the config file)")
-        for f in dataclasses.fields(hints[section.name]):
+        cls = hints[section.name]
+        docs = field_docs(cls)
+        group = parser.add_argument_group(f"{section.name} options (override the config file; values are YAML)")
+        for f in dataclasses.fields(cls):
             group.add_argument(f"--{section.name}.{f.name}", dest=f"set:{section.name}.{f.name}", metavar="V",
-                               default=None)
+                               default=None, help=_flag_help(section.name, f, docs.get(f.name)))
 
 
 def _fit_config(args) -> FitConfig:
@@ -104,11 +120,31 @@ def _load_split_structures(run: Path, split: str, data: str | None):
     return load_dataset(data or "phonon-becs").split(split)
 
 
+def _model_argument(args, command: str) -> str:
+    """The model named positionally or with --model (not both, differently)."""
+    if args.model and args.run and args.model != args.run:
+        raise TensorpropError(f"{command}: the model is given twice ({args.run} and --model {args.model})")
+    name = args.model or args.run
+    if not name:
+        raise TensorpropError(f"{command} needs a model: tensorprop {command} MODEL or --model MODEL (a run folder, "
+                              "a model .npz, or 'default' for the bundled model)")
+    return name
+
+
+def _eval_dir(args, run: Path) -> Path:
+    """Where evaluate writes metrics.json and plots: --out, else RUN/eval_SPLIT for a run folder, else
+    ./eval_MODELNAME_SPLIT (``eval_default_test`` for the bundled model)."""
+    if args.plots:
+        return Path(args.plots)
+    return run / f"eval_{args.split}" if run.is_dir() else Path(f"eval_{run.stem}_{args.split}")
+
+
 def cmd_evaluate(args) -> int:
     from .api import load_model
     from .plots import parity_plots
     from .train.evaluate import tensor_metrics
 
+    args.run = _model_argument(args, "evaluate")
     run = Path(args.run)
     model = load_model(args.run)
     if not hasattr(model, "predict_many") or getattr(model, "charges_config", None) is not None:
@@ -122,7 +158,7 @@ def cmd_evaluate(args) -> int:
         predictions = model.predict_many(crystals, progress=not args.json, unseen_elements="warn")
     metrics = {"run": str(run), "split": args.split, **tensor_metrics(crystals, predictions),
                "n_structures_with_unseen_elements": unseen}
-    plot_dir = Path(args.plots) if args.plots else (run if run.is_dir() else Path(".")) / f"eval_{args.split}"
+    plot_dir = _eval_dir(args, run)
     metrics["plots"] = [str(p) for p in parity_plots(crystals, predictions, plot_dir, title=f"({args.split})")]
     (plot_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if args.json:
@@ -172,7 +208,7 @@ def _evaluate_field(args, run: Path, model) -> int:
     errors = validation_errors(eval_step, model.params, model.stats, batches)
     metrics = {"run": str(run), "split": args.split, "n_structures": len(structures),
                **{k.replace("valid_", "", 1): v for k, v in errors.items() if k != "valid_loss" and "born" not in k}}
-    plot_dir = Path(args.plots) if args.plots else run / f"eval_{args.split}"
+    plot_dir = _eval_dir(args, run)
     metrics["plots"] = []
     if any(s.born_charges is not None for s in structures):
         born = field_born_report(model, structures)
@@ -222,7 +258,7 @@ def _evaluate_charges(args, run: Path, model) -> int:
                "rotated": charge_metrics(rotated, model.predict_many(rotated)),
                "dipole_rotation_error_debye_max": float(max(dipole_rotation_error(model, m, 8).max()
                                                             for m in molecules[:8]))}
-    plot_dir = Path(args.plots) if args.plots else (run if run.is_dir() else Path(".")) / f"eval_{args.split}"
+    plot_dir = _eval_dir(args, run)
     metrics["plots"] = [str(charge_parity_plots(molecules, predictions, plot_dir, f"({args.split})"))]
     (plot_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if args.json:
@@ -238,12 +274,12 @@ def _evaluate_charges(args, run: Path, model) -> int:
     return 0
 
 
-def _format_prediction(crystal, pred) -> str:
+def _format_prediction(crystal, pred, epsilon_note: str = "") -> str:
     from ase.data import chemical_symbols
 
     lines = [f"# {crystal.label or 'structure'} ({crystal.formula}, {crystal.n_atoms} atoms)"]
     if "epsilon" in pred:
-        spread = f" (ensemble spread {float(pred['epsilon_spread']):.4f})" if "epsilon_spread" in pred else ""
+        spread = f" (ensemble spread {float(pred['epsilon_spread']):.4f})" if "epsilon_spread" in pred else epsilon_note
         lines.append(f"eps_inf{spread}:")
         lines += ["  " + " ".join(f"{x:9.4f}" for x in row) for row in pred["epsilon"]]
     if "born_charges" in pred:
@@ -258,13 +294,13 @@ def _format_prediction(crystal, pred) -> str:
     return "\n".join(lines)
 
 
-def _predict_charges(args, model, crystals) -> int:
+def _predict_charges(args, model, crystals, structures) -> int:
     from ase.data import chemical_symbols
 
     from .data.molecules import molecules_from_crystals
     from .physics.electrostatics import EANG_DEBYE
 
-    molecules = molecules_from_crystals([c.replace(info={}) for c in crystals], ", ".join(args.structures))
+    molecules = molecules_from_crystals([c.replace(info={}) for c in crystals], ", ".join(structures))
     predictions = model.predict_many(molecules)
     if args.out:
         Path(args.out).write_text(json.dumps([{"label": m.label, "numbers": m.numbers.tolist(),
@@ -291,14 +327,47 @@ def cmd_ensemble(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
+def _load_predict_model(name: str):
+    """load_model, with a plain word when the 'model' is a structure file (swapped arguments)."""
     from .api import load_model
+    from .data.readers import detect_format
+
+    try:
+        return load_model(name)
+    except CheckpointError:
+        if Path(name).is_file():
+            try:
+                fmt = detect_format(name)
+            except TensorpropError:
+                raise TensorpropError(f"{name}: not a model file (a tensorprop .npz); usage: tensorprop predict "
+                                      "MODEL STRUCTURE... or --model MODEL STRUCTURE...") from None
+            raise TensorpropError(f"{name}: a structure file ({fmt}), not a model; the model comes first: "
+                                  "tensorprop predict MODEL STRUCTURE... (or --model MODEL STRUCTURE...)") from None
+        raise
+
+
+def _epsilon_note(model) -> str:
+    """Why an ensemble's eps_inf has no spread: only one member predicts it (the bundled model's case)."""
+    members = getattr(model, "members", None)
+    if members is not None and sum("epsilon" in m.targets for m in members) == 1:
+        return " (no ensemble spread: one member predicts eps_inf)"
+    return ""
+
+
+def cmd_predict(args) -> int:
     from .data.readers import read_structures, write_extxyz
 
-    model = load_model(args.model)
-    crystals = read_structures(args.structures)
+    if args.model:
+        name, structures = args.model, args.inputs
+    elif len(args.inputs) >= 2:
+        name, structures = args.inputs[0], args.inputs[1:]
+    else:
+        raise TensorpropError("predict needs a model and at least one structure: tensorprop predict MODEL "
+                              "STRUCTURE... (or --model MODEL STRUCTURE...); MODEL may be 'default'")
+    model = _load_predict_model(name)
+    crystals = read_structures(structures, format=args.format, allow_left_handed=True)
     if getattr(model, "charges_config", None) is not None:
-        return _predict_charges(args, model, crystals)
+        return _predict_charges(args, model, crystals, structures)
     predictions = model.predict_many(crystals, unseen_elements="warn" if args.allow_unseen_elements else "error",
                                      max_edges=args.max_edges)
     if args.out:
@@ -316,7 +385,8 @@ def cmd_predict(args) -> int:
                                for c, p, sp in zip(crystals, predictions, spreads)])
         print(f"wrote {len(crystals)} predictions to {out}")
     else:
-        print("\n\n".join(_format_prediction(c, p) for c, p in zip(crystals, predictions)))
+        note = _epsilon_note(model)
+        print("\n\n".join(_format_prediction(c, p, note) for c, p in zip(crystals, predictions)))
     return 0
 
 
@@ -326,11 +396,22 @@ def cmd_datasets(args) -> int:
     if args.action == "list":
         for name, spec in REGISTRY.items():
             print(f"{name:<22} {spec.filename:<30} {spec.description}")
+    elif not args.name:
+        raise TensorpropError(f"datasets {args.action} needs a data set name; registered: {', '.join(REGISTRY)}")
     elif args.action == "fetch":
         print(resolve_dataset_file(args.name))
     else:
         print(f"{verify_dataset(args.name)}: sha256 OK")
     return 0
+
+
+def _out_with_suffix(out: str, suffix: str) -> Path:
+    """``out``, with ``suffix`` added (and said) when it has none: readers tell formats by it."""
+    path = Path(out)
+    if path.suffix.lower() != suffix:
+        path = path.with_name(path.name + suffix)
+        print(f"writing {path} (added {suffix}, which tensorprop's readers recognise)", file=sys.stderr)
+    return path
 
 
 def cmd_data_esp(args) -> int:
@@ -347,7 +428,7 @@ def cmd_data_esp(args) -> int:
     meta = {"method": args.method, "basis": args.basis, "molecules": names, "n_conformers": args.n_conformers,
             "sigma_angstrom": args.sigma, "seed": args.seed, "points_per_angstrom2": args.density,
             "shells_vdw_scale": [1.4, 1.6, 1.8, 2.0]}
-    path = write_esp_dataset(args.out, molecules, meta)
+    path = write_esp_dataset(_out_with_suffix(args.out, ".npz"), molecules, meta)
     n_points = sum(m.n_points for m in molecules)
     print(f"wrote {len(molecules)} conformers ({n_points} ESP points, {args.method}/{args.basis}) to {path}")
     return 0
@@ -365,10 +446,11 @@ def cmd_data_field(args) -> int:
                                         method=args.method, basis=args.basis, sigma=args.sigma, seed=args.seed,
                                         n_born=args.n_born, born_on_test_split=args.born_on_test_split,
                                         progress=not args.no_progress)
-    write_extxyz(args.out, structures)
+    out = write_extxyz(args.out if args.out.lower().endswith((".xyz", ".extxyz")) else
+                       _out_with_suffix(args.out, ".xyz"), structures)
     n_born = sum(s.born_charges is not None for s in structures)
     print(f"wrote {len(structures)} conformers in fields up to {args.max_field} V/A ({n_born} with reference Born "
-          f"charges, {args.method}/{args.basis}) to {args.out}")
+          f"charges, {args.method}/{args.basis}) to {out}")
     return 0
 
 
@@ -386,7 +468,10 @@ def _add_conformer_args(q: argparse.ArgumentParser, out_help: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="tensorprop", description="Equivariant Born charges and dielectric tensors")
+    parser.add_argument("--version", action="version", version=f"tensorprop {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("fit", help="train a model on a data set's train split")
@@ -406,16 +491,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("evaluate", help="errors and parity plots of a trained run or model file")
-    p.add_argument("run", help="run folder, model .npz, or 'default' for the bundled model")
+    p.add_argument("run", nargs="?", metavar="MODEL", help="run folder, model .npz, or 'default' for the bundled model")
+    p.add_argument("--model", help="the model, as the positional MODEL")
     p.add_argument("--split", default="test", choices=["train", "valid", "test", "all"])
     p.add_argument("--data", help="data set to evaluate on instead of the run's (with --split all: every structure)")
     p.add_argument("--json", action="store_true", help="print metrics as JSON")
-    p.add_argument("--plots", help="folder for the parity plots (default RUN/eval_SPLIT)")
+    p.add_argument("--out", "--plots", dest="plots", metavar="DIR",
+                   help="folder for metrics.json and the parity plots (default RUN/eval_SPLIT for a run folder, "
+                        "./eval_MODELNAME_SPLIT for a model file, e.g. ./eval_default_test)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="Born charges and eps_inf of structures (POSCAR, CIF, ext-xyz)")
-    p.add_argument("model", help="run folder, model .npz, or 'default' for the bundled model")
-    p.add_argument("structures", nargs="+")
+    p.add_argument("inputs", nargs="+", metavar="[MODEL] STRUCTURE",
+                   help="the model (run folder, model .npz, or 'default' for the bundled model) unless --model "
+                        "names it, then structure files (POSCAR/CONTCAR, CIF, ext-xyz; the format from the name, "
+                        "else the content)")
+    p.add_argument("--model", help="the model, instead of the first positional argument")
+    p.add_argument("--format", choices=FORMATS, help="format of every structure file (default: from its name, "
+                                                     "else its content)")
     p.add_argument("--out", help="write predictions to FILE.json or FILE.xyz (ext-xyz)")
     p.add_argument("--allow-unseen-elements", action="store_true",
                    help="predict (with a warning) structures with elements absent from the training set")
@@ -453,7 +546,29 @@ def build_parser() -> argparse.ArgumentParser:
     from .phonopy.cli import add_subcommands as add_phonopy_subcommands
 
     add_phonopy_subcommands(sub)
+    _remember_parsers(parser)
     return parser
+
+
+def _remember_parsers(parser: argparse.ArgumentParser):
+    """Give every subcommand's arguments its own parser (``_parser``): its usage goes with its errors."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(_parser=sub)
+                _remember_parsers(sub)
+
+
+def _unknown_arguments(parser: argparse.ArgumentParser, args, extra: list[str]):
+    """argparse's 'unrecognized arguments' from the subcommand's own parser, with a close flag named."""
+    import difflib
+
+    own = getattr(args, "_parser", parser)
+    flags = [o for a in own._actions for o in a.option_strings]
+    guesses = [g for x in extra if x.startswith("--")
+               for g in difflib.get_close_matches(x.split("=", 1)[0], flags, n=1)]
+    hint = f" (did you mean {', '.join(guesses)}?)" if guesses else ""
+    own.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -466,7 +581,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse, run the chosen subcommand, and turn tensorprop's own errors into exit code 2."""
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _unknown_arguments(parser, args, extra)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning

@@ -13,6 +13,9 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -23,13 +26,100 @@ import yaml
 from .errors import ConfigError
 
 __all__ = ["ModelConfig", "BatchConfig", "TrainConfig", "DataConfig", "ChargesConfig", "FitConfig", "config_from_dict",
-           "config_to_dict", "load_yaml_config"]
+           "config_to_dict", "load_yaml_config", "read_yaml_mapping", "ALLOWED", "allowed_text", "field_docs"]
 
 T = TypeVar("T")
 
 TARGETS = ("born_charges", "epsilon")
 MOLECULAR_TARGETS = ("charges",)
 FIELD_TARGETS = ("field",)
+
+#: The allowed values of the config fields, per YAML section: an interval ``"[low, high)"`` (``inf`` for no
+#: bound; a list field has each item checked) or a tuple of choices. Every config checks its fields against
+#: this table when it is built (one line naming the key), and ``tensorprop fit --help`` shows it.
+ALLOWED: dict[str, dict[str, str | tuple]] = {
+    "model": {"cutoff": "(0, inf)", "sh_lmax": "[0, inf)", "num_layers": "[1, inf)", "num_radial_basis": "[1, inf)",
+              "envelope_exponent": "[1, inf)", "radial_hidden": "[1, inf)", "avg_num_neighbors": "(0, inf)",
+              "head": ("equivariant", "cartesian", "field"), "species_self_connection": "[0, inf)",
+              "sum_rule": ("mean", "weighted")},
+    "batch": {"max_nodes": "[1, inf)", "max_edges": "[1, inf)", "max_graphs": "[1, inf)",
+              "pad_mode": ("budget", "pow2")},
+    "train": {"max_steps": "[1, inf)", "optimizer": ("adamw", "amsgrad"), "learning_rate": "(0, inf)",
+              "warmup_steps": "[0, inf)", "final_lr_ratio": "[0, 1]", "weight_decay": "[0, inf)",
+              "grad_clip": "[0, inf)", "ema_decay": "[0, 1)", "born_weight": "[0, inf)", "epsilon_weight": "[0, inf)",
+              "born_loss": ("huber", "mse", "mae"), "epsilon_loss": ("log", "huber"), "huber_delta": "(0, inf)",
+              "esp_weight": "[0, inf)", "dipole_weight": "[0, inf)", "energy_weight": "[0, inf)",
+              "forces_weight": "[0, inf)", "position_noise": "[0, 0.5)", "devices": "[0, inf)",
+              "eval_every": "[1, inf)", "checkpoint_every": "[1, inf)", "patience": "[0, inf)",
+              "nan_policy": ("skip", "rollback"), "rollback_lr_factor": "(0, 1)", "max_rollbacks": "[0, inf)",
+              "seed": "[0, inf)", "dtype": ("float32", "float64")},
+    "data": {"max_train": "[0, inf)", "split": ("auto", "random", "even-odd"),
+             "label_check": ("warn", "error", "filter", "symmetrize"), "asr_tolerance": "[0, inf)",
+             "symmetry_tolerance": "[0, inf)"},
+    "charges": {"head": ("equivariant", "cartesian"), "n_dcm": "[1, inf)", "max_displacement": "(0, inf)",
+                "features": "[1, inf)", "layers": "[1, inf)"},
+}
+
+
+def _interval(text: str) -> tuple[float, float, bool, bool]:
+    """``"[0, 1)"`` -> (0.0, 1.0, low included, high excluded)."""
+    low, high = (float(x) for x in text[1:-1].split(","))
+    return low, high, text[0] == "[", text[-1] == "]"
+
+
+def allowed_text(section: str, key: str) -> str | None:
+    """The allowed values of ``section.key`` in words (``"> 0"``, ``"in [0, 1]"``, ``"one of a, b"``), or None."""
+    rule = ALLOWED.get(section, {}).get(key)
+    if rule is None:
+        return None
+    if isinstance(rule, tuple):
+        return "one of " + ", ".join(rule)
+    low, high, low_in, high_in = _interval(rule)
+    if math.isinf(high):
+        return f"{'>=' if low_in else '>'} {low:g}"
+    return f"in {rule}"
+
+
+def _check_allowed(cfg, section: str) -> None:
+    """Raise :class:`ConfigError` naming ``section.key`` for the first field of ``cfg`` outside ``ALLOWED``."""
+    for key, rule in ALLOWED[section].items():
+        value = getattr(cfg, key)
+        if isinstance(rule, tuple):
+            if value not in rule:
+                raise ConfigError(f"{section}.{key} must be one of {', '.join(map(repr, rule))}, got {value!r}")
+            continue
+        low, high, low_in, high_in = _interval(rule)
+        for v in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"{section}.{key} must be a number {allowed_text(section, key)}, got {value!r}")
+            inside = (low <= v if low_in else low < v) and (v <= high if high_in else v < high)
+            if not inside:  # NaN lands here too
+                raise ConfigError(f"{section}.{key} must be {allowed_text(section, key)}, got {value!r}")
+
+
+def field_docs(cls) -> dict[str, str]:
+    """First sentence of each field's entry in the numpy-style ``Attributes`` section of ``cls``'s docstring."""
+    docs: dict[str, str] = {}
+    lines = (cls.__doc__ or "").splitlines()
+    names, text = [], []
+
+    def flush():
+        if names and text:
+            first = " ".join(text).split(". ")[0].rstrip(".")
+            docs.update({n: first for n in names})
+
+    for line in lines:
+        m = re.match(r"^    ([a-z_][a-z0-9_, ]*) : ", line)
+        if m:
+            flush()
+            names, text = [n.strip() for n in m.group(1).split(",")], []
+        elif line.startswith("        ") and names:
+            text.append(line.strip())
+        elif line.strip() and not line.startswith("        "):
+            flush()
+            names, text = [], []
+    flush()
+    return docs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,8 +194,7 @@ class ModelConfig:
     def __post_init__(self):
         import e3nn_jax as e3nn
 
-        if self.sum_rule not in ("mean", "weighted"):
-            raise ConfigError(f"model.sum_rule must be 'mean' or 'weighted', got {self.sum_rule!r}")
+        _check_allowed(self, "model")
         if self.sum_rule == "weighted" and self.head == "field":
             raise ConfigError("model.sum_rule: weighted does not apply to model.head: field (its Z* are "
                               "derivatives of one energy and obey the sum rule by translation invariance)")
@@ -113,14 +202,6 @@ class ModelConfig:
         if self.backbone_per_target and self.head == "field":
             raise ConfigError("model.backbone_per_target does not apply to model.head: field (one energy "
                               "gives every tensor)")
-        if self.species_self_connection < 0:
-            raise ConfigError(f"model.species_self_connection must be >= 0, got {self.species_self_connection}")
-        if self.cutoff <= 0:
-            raise ConfigError(f"model.cutoff must be positive, got {self.cutoff}")
-        if self.num_layers < 1:
-            raise ConfigError(f"model.num_layers must be >= 1, got {self.num_layers}")
-        if self.head not in ("equivariant", "cartesian", "field"):
-            raise ConfigError(f"model.head must be 'equivariant', 'cartesian' or 'field', got {self.head!r}")
         unknown = set(self.targets) - set(TARGETS)
         if tuple(self.targets) == FIELD_TARGETS and self.head != "field":
             raise ConfigError("model.targets [field] (energies/forces/dipoles under fields) needs model.head: field")
@@ -148,6 +229,17 @@ class BatchConfig:
     A batch is padded to ``max_nodes``/``max_edges``/``max_graphs`` (+1 slot each for
     padding) when ``pad_mode="budget"`` (one compiled shape), or to the next power of
     two when ``pad_mode="pow2"`` (a few shapes, less padding).
+
+    Attributes
+    ----------
+    max_nodes : int
+        Most atoms in one batch (a larger structure is an error naming it).
+    max_edges : int
+        Most directed edges within the cutoff in one batch.
+    max_graphs : int
+        Most structures in one batch.
+    pad_mode : str
+        ``"budget"``: pad every batch to the budgets (one compiled shape); ``"pow2"``: to the next power of two.
     """
 
     max_nodes: int = 512
@@ -156,11 +248,7 @@ class BatchConfig:
     pad_mode: str = "budget"
 
     def __post_init__(self):
-        if self.pad_mode not in ("budget", "pow2"):
-            raise ConfigError(f"batch.pad_mode must be 'budget' or 'pow2', got {self.pad_mode!r}")
-        for key in ("max_nodes", "max_edges", "max_graphs"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"batch.{key} must be >= 1, got {getattr(self, key)}")
+        _check_allowed(self, "batch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +264,10 @@ class TrainConfig:
     learning_rate : float
         Peak learning rate, reached after ``warmup_steps`` of linear warm-up, then cosine
         decay to ``learning_rate * final_lr_ratio`` at ``max_steps``.
+    warmup_steps : int
+        Steps of linear warm-up from 0 to ``learning_rate``.
+    final_lr_ratio : float
+        Learning rate at ``max_steps`` as a fraction of ``learning_rate``.
     weight_decay : float
         Decoupled weight decay (AdamW).
     grad_clip : float
@@ -188,6 +280,8 @@ class TrainConfig:
     born_loss : str
         ``"huber"`` (default, delta ``huber_delta`` e), ``"mse"`` or ``"mae"`` over the 9
         components of every atom.
+    huber_delta : float
+        Width of the Huber losses (e for Z*), where they turn from quadratic to linear.
     epsilon_loss : str
         ``"log"``: squared error of logm(eps - I), a log-eigenvalue loss that treats
         eps_inf = 3 vs 4 like 30 vs 40, so the long tail (eps > 50) does not dominate;
@@ -265,21 +359,7 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
-        choices = {"optimizer": ("adamw", "amsgrad"), "born_loss": ("huber", "mse", "mae"),
-                   "epsilon_loss": ("log", "huber"), "nan_policy": ("skip", "rollback"), "dtype": ("float32", "float64")}
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise ConfigError(f"train.{key} must be one of {allowed}, got {getattr(self, key)!r}")
-        if not 0.0 < self.rollback_lr_factor < 1.0 or self.max_rollbacks < 0:
-            raise ConfigError("train.rollback_lr_factor must be in (0, 1) and train.max_rollbacks >= 0")
-        if self.max_steps < 1 or self.eval_every < 1 or self.checkpoint_every < 1:
-            raise ConfigError("train.max_steps, eval_every and checkpoint_every must be >= 1")
-        if self.devices < 0:
-            raise ConfigError(f"train.devices must be >= 0 (0: all local devices), got {self.devices}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
-        if not 0.0 <= self.position_noise < 0.5:
-            raise ConfigError(f"train.position_noise must be in [0, 0.5) Angstrom, got {self.position_noise}")
+        _check_allowed(self, "train")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,14 +408,7 @@ class DataConfig:
     extra_train: tuple[str, ...] = ()
 
     def __post_init__(self):
-        if self.split not in ("auto", "random", "even-odd"):
-            raise ConfigError(f"data.split must be 'auto', 'random' or 'even-odd', got {self.split!r}")
-        from .data.validate import LABEL_POLICIES
-
-        if self.label_check not in LABEL_POLICIES:
-            raise ConfigError(f"data.label_check must be one of {LABEL_POLICIES}, got {self.label_check!r}")
-        if not (self.asr_tolerance >= 0 and self.symmetry_tolerance >= 0):
-            raise ConfigError("data.asr_tolerance and data.symmetry_tolerance must be >= 0")
+        _check_allowed(self, "data")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -363,12 +436,7 @@ class ChargesConfig:
     layers: int = 3
 
     def __post_init__(self):
-        if self.head not in ("equivariant", "cartesian"):
-            raise ConfigError(f"charges.head must be 'equivariant' or 'cartesian', got {self.head!r}")
-        if self.n_dcm < 1 or self.features < 1 or self.layers < 1:
-            raise ConfigError("charges.n_dcm, features and layers must be >= 1")
-        if self.max_displacement <= 0:
-            raise ConfigError(f"charges.max_displacement must be positive, got {self.max_displacement}")
+        _check_allowed(self, "charges")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -427,7 +495,9 @@ def config_from_dict(cls: type[T], data: dict | None, *, where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(prefix + k for k in unknown)}; "
+        guesses = [g for k in unknown for g in difflib.get_close_matches(str(k), fields, n=1)]
+        hint = f" (did you mean {', '.join(prefix + g for g in guesses)}?)" if guesses else ""
+        raise ConfigError(f"unknown key(s) {', '.join(prefix + str(k) for k in unknown)}{hint}; "
                           f"allowed: {', '.join(sorted(fields))}")
     hints = typing.get_type_hints(cls)
     kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
@@ -447,15 +517,25 @@ def config_to_dict(cfg) -> dict:
     return plain(cfg)
 
 
-def load_yaml_config(path: str | Path, cls: type[T]) -> T:
-    """Read a YAML file into ``cls``; errors name the file and the key."""
+def read_yaml_mapping(path: str | Path) -> dict:
+    """The mapping a YAML config file holds (empty for an empty file); errors name the file."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    return data or {}
+
+
+def load_yaml_config(path: str | Path, cls: type[T]) -> T:
+    """Read a YAML file into ``cls``; errors name the file and the key."""
+    data = read_yaml_mapping(path)
     try:
         return config_from_dict(cls, data)
     except ConfigError as exc:

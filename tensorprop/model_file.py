@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,8 @@ def read_npz_with_header(path: str | Path, what: str) -> tuple[dict[str, np.ndar
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such {what}")
+    if not zipfile.is_zipfile(path):  # numpy would advise allow_pickle=True, which would be wrong here
+        raise CheckpointError(f"{path}: not a readable tensorprop {what} (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as z:
             files = {k: z[k] for k in z.files}

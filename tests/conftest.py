@@ -67,7 +67,9 @@ def variant_tiny_model():
 
 @pytest.fixture
 def shared_datasets() -> Path:
-    path = Path(os.environ.get("TENSORPROP_DATA_DIR", SHARED / "datasets"))
+    from tensorprop.data.registry import data_dir
+
+    path = data_dir() or SHARED / "datasets"
     if not (path / "phonon_becs_epsilon.xyz").is_file():
         pytest.skip(f"shared datasets not found at {path} (set TENSORPROP_DATA_DIR)")
     return path

@@ -143,3 +143,68 @@ def test_predict_finds_overlaps_from_the_neighbour_graph(tiny_model):
         with pytest.raises(DataError, match=message):
             tiny_model.predict_many([c, bad])
     check_graph_distances(build_graph(c, 4.0), 0.5, "x", 0)  # a sane crystal passes
+
+
+def test_mirror_image_predicts_the_improperly_rotated_tensors(tiny_model):
+    """issue 19.10: a crystal sent through an improper rotation (ase.Atoms, so through the converters) has a
+    left-handed cell; predict accepts it and gives R Z* R^T and R eps R^T (both are polar tensors)."""
+    atoms = triclinic().to_ase()
+    mirror = np.diag([-1.0, 1.0, 1.0])
+    rotation = np.linalg.qr(np.random.default_rng(5).normal(size=(3, 3)))[0]
+    improper = rotation @ mirror if np.linalg.det(rotation) > 0 else rotation
+    image = atoms.copy()
+    image.set_cell(atoms.cell[:] @ improper.T)
+    image.positions = atoms.positions @ improper.T
+    assert np.linalg.det(image.cell[:]) < 0
+    ref, out = tiny_model.predict(atoms), tiny_model.predict(image)
+    assert np.abs(ref["born_charges"] - ref["born_charges"].transpose(0, 2, 1)).max() > 1e-3  # generic Z*
+    np.testing.assert_allclose(out["born_charges"], improper @ ref["born_charges"] @ improper.T, atol=2e-4)
+    np.testing.assert_allclose(out["epsilon"], improper @ ref["epsilon"] @ improper.T, atol=2e-4)
+
+
+def test_structures_without_a_cell_are_refused_by_crystal_models(tiny_model):
+    """issue 19.4: a molecule (pbc False, zero cell) has no bulk Z*/eps_inf."""
+    from ase.build import molecule
+
+    water = molecule("H2O")
+    with pytest.raises(DataError, match=r"<ase.Atoms>, structure 0: not periodic in all three directions "
+                                        r"\(pbc \[0, 0, 0\]\).*tensorprop fit charges"):
+        tiny_model.predict(water)
+    slab = rocksalt_nacl().replace(pbc=np.array([True, True, False]))
+    with pytest.raises(DataError, match=r"NaCl, structure 1: not periodic in all three directions \(pbc \[1, 1, 0\]\)"):
+        tiny_model.predict_many([rocksalt_nacl(), slab])
+
+
+def test_unseen_element_refusal_names_the_way_round(tiny_model):
+    from tensorprop.api import TensorModel
+
+    m = TensorModel(tiny_model.config, tiny_model.params, tiny_model.stats, elements=[11, 17])
+    with pytest.raises(DataError, match="--allow-unseen-elements on the command line, unseen_elements='warn'"):
+        m.predict(triclinic())
+
+
+def test_build_model_takes_a_yaml_path_a_dict_or_a_config(tmp_path):
+    """issue 19.2: the path of a fit config (model: section) or of bare model fields; anything else a TypeError."""
+    import yaml
+
+    fit_yaml = tmp_path / "fit.yaml"
+    fit_yaml.write_text(yaml.safe_dump({"model": {**TINY, "targets": ["epsilon"]}, "train": {"max_steps": 3}}))
+    model = tensorprop.build_model(str(fit_yaml))
+    assert model.config.targets == ("epsilon",) and model.config.num_layers == TINY["num_layers"]
+    bare = tmp_path / "model.yaml"
+    bare.write_text(yaml.safe_dump(TINY))
+    assert tensorprop.build_model(bare).config == tensorprop.ModelConfig(**{**TINY, "radial_hidden": (16,)})
+    with pytest.raises(tensorprop.ConfigError, match=r"model.yaml: unknown key\(s\) num_layer"):
+        bare.write_text("num_layer: 2\n")
+        tensorprop.build_model(bare)
+    with pytest.raises(TypeError, match="a path to a YAML config, a dict, a ModelConfig, a FitConfig or None, got int"):
+        tensorprop.build_model(3)
+
+
+def test_a_text_file_as_model_gets_no_pickle_advice(tmp_path):
+    """issue 19.14: numpy's 'allow_pickle' advice would be wrong for a POSCAR passed where a model goes."""
+    (tmp_path / "POSCAR").write_text("NaCl\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\nNa Cl\n1 1\nDirect\n0 0 0\n.5 .5 .5\n")
+    with pytest.raises(CheckpointError) as err:
+        tensorprop.load_model(tmp_path / "POSCAR")
+    assert str(err.value).endswith("POSCAR: not a readable tensorprop model file (not an .npz archive)")
+    assert "pickle" not in str(err.value)

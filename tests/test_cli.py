@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -25,9 +24,10 @@ TINY_FLAGS = ["--model.hidden_irreps", "4x0e+4x0o+2x1o+2x1e+2x2e+2x2o", "--model
 def small_data(tmp_path_factory, request) -> Path:
     """40 small crystals of phonon-becs, written as an ext-xyz file of their own."""
     from tensorprop.data.readers import read_extxyz, write_extxyz
+    from tensorprop.data.registry import data_dir
     from tests.conftest import SHARED
 
-    src = Path(os.environ.get("TENSORPROP_DATA_DIR", SHARED / "datasets")) / "phonon_becs_epsilon.xyz"
+    src = (data_dir() or SHARED / "datasets") / "phonon_becs_epsilon.xyz"
     if not src.is_file():
         pytest.skip(f"{src} not found (set TENSORPROP_DATA_DIR)")
     crystals = [c for c in read_extxyz(src)[:200] if c.n_atoms <= 6][:40]
@@ -309,3 +309,132 @@ def test_extra_train_joins_training_without_leaking_held_out_compositions(small_
     batch = collate(extra_graphs[:2] + setup.train_graphs[:1], 64, 2048, 4)
     assert batch.born_mask.tolist() == [False, False, True, False]
     assert batch.epsilon_mask[:3].all()
+
+
+NACL_POSCAR = "NaCl\n1.0\n0 2.82 2.82\n2.82 0 2.82\n2.82 2.82 0\nNa Cl\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n"
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory):
+    """The tiny test model (no element restriction) as a model file."""
+    import tensorprop
+    from tests.conftest import TINY
+
+    return tensorprop.build_model(TINY, seed=1).save(tmp_path_factory.mktemp("model") / "tiny.npz")
+
+
+def test_predict_reads_the_names_users_write(tiny_file, tmp_path, capsys):
+    """issue 19.1 and 19.16: NaCl_POSCAR, --model, --format; issue 19.10: a left-handed POSCAR is predicted."""
+    (tmp_path / "NaCl_POSCAR").write_text(NACL_POSCAR)
+    assert main(["predict", str(tiny_file), str(tmp_path / "NaCl_POSCAR")]) == 0
+    assert "  0 Na" in capsys.readouterr().out
+    assert main(["predict", "--model", str(tiny_file), str(tmp_path / "NaCl_POSCAR")]) == 0
+    assert "  1 Cl" in capsys.readouterr().out
+    (tmp_path / "notes.dat").write_text(NACL_POSCAR.replace("NaCl\n", "NaCl\n", 1))
+    assert main(["predict", str(tiny_file), str(tmp_path / "notes.dat"), "--format", "vasp"]) == 0
+    mirror = NACL_POSCAR.replace("0 2.82 2.82\n2.82 0 2.82\n", "2.82 0 2.82\n0 2.82 2.82\n")  # two vectors swapped
+    (tmp_path / "mirror_POSCAR").write_text(mirror)
+    capsys.readouterr()
+    assert main(["predict", str(tiny_file), str(tmp_path / "mirror_POSCAR")]) == 0, capsys.readouterr().err
+
+
+def test_predict_refusals_say_what_is_wrong(tiny_file, tmp_path, capsys):
+    """issue 19.14: swapped arguments; issue 19.4: a molecule for a crystal model; one line, exit 2."""
+    (tmp_path / "POSCAR").write_text(NACL_POSCAR)
+    assert main(["predict", str(tmp_path / "POSCAR"), "default"]) == 2
+    err = capsys.readouterr().err
+    assert "POSCAR: a structure file (vasp), not a model; the model comes first" in err and err.count("\n") == 1
+    (tmp_path / "water.xyz").write_text("3\nwater\nO 0 0 0\nH 0.76 0.59 0\nH -0.76 0.59 0\n")
+    assert main(["predict", str(tiny_file), str(tmp_path / "water.xyz")]) == 2
+    err = capsys.readouterr().err
+    assert "not periodic in all three directions" in err and "tensorprop fit charges" in err and err.count("\n") == 1
+    assert main(["predict", str(tiny_file)]) == 2
+    assert "predict needs a model and at least one structure" in capsys.readouterr().err
+
+
+def test_fit_flags_have_help_and_their_errors_fits_usage(capsys):
+    """issue 19.12: every --section.key flag has its doc, default and allowed values; issue 19.14: a mistyped
+    flag gets fit's usage and the close flag; issue 19.6: a negative learning rate is refused before training."""
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--train.learning_rate V Peak learning rate" in text and "default 0.005; > 0" in text
+    assert "--data.label_check V" in text and "one of warn, error, filter, symmetrize" in text
+    assert "--model.radial_hidden V Hidden widths" in text and "default [64, 64]; >= 1" in text
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "becs", "--train.learnig_rate", "0.1"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("usage: tensorprop fit")
+    assert "unrecognized arguments: --train.learnig_rate 0.1 (did you mean --train.learning_rate?)" in err
+    assert main(["fit", "becs", "--train.learning_rate", "-1", "--out", "/nonexistent/run"]) == 2
+    assert capsys.readouterr().err == "tensorprop: error: train.learning_rate must be > 0, got -1.0\n"
+
+
+def test_version_and_datasets_without_a_name(capsys):
+    """issue 19.16 (--version) and 19.7."""
+    import tensorprop
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"tensorprop {tensorprop.__version__}"
+    assert main(["datasets", "fetch"]) == 2
+    err = capsys.readouterr().err
+    assert "datasets fetch needs a data set name; registered: phonon-becs" in err and "None" not in err
+
+
+def test_evaluate_takes_model_flag_and_writes_into_a_named_folder(tiny_file, small_data, tmp_path, capsys,
+                                                                 monkeypatch):
+    """issue 19.16: evaluate --model M --out DIR; without --out a model file's results go to ./eval_NAME_SPLIT."""
+    assert main(["evaluate", "--model", str(tiny_file), "--data", str(small_data), "--split", "all", "--json",
+                 "--out", str(tmp_path / "ev")]) == 0
+    assert json.loads(capsys.readouterr().out)["n_structures"] == 40
+    assert (tmp_path / "ev" / "metrics.json").is_file() and (tmp_path / "ev" / "parity_born.png").is_file()
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", str(tiny_file), "--data", str(small_data), "--split", "all", "--json"]) == 0
+    assert (tmp_path / "eval_tiny_all" / "metrics.json").is_file()
+    assert main(["evaluate"]) == 2
+    assert "evaluate needs a model" in capsys.readouterr().err
+
+
+def test_born_reads_format_flag(tiny_file, tmp_path, capsys):
+    """issue 19.1: born takes --format for a file whose name says nothing."""
+    (tmp_path / "rocksalt.txt").write_text(NACL_POSCAR)
+    assert main(["born", str(tmp_path / "rocksalt.txt"), "--format", "vasp", "--model", str(tiny_file)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) >= 3
+
+
+def test_progress_says_compiling_and_wall_time_continues_after_resume(small_data, tmp_path, capsys):
+    """issue 19.13: the bar names the first step's compilation; wall_s in metrics.jsonl counts on from the
+    checkpoint's figure after --resume instead of restarting at zero."""
+    run = tmp_path / "run"
+    assert main(["fit", "becs", "--data", str(small_data), "--out", str(run), "--max-steps", "4", *TINY_FLAGS]) == 0
+    assert "fit (compiling the first step)" in capsys.readouterr().err
+    ckpt = run / "checkpoints" / "last.npz"
+    with np.load(ckpt) as z:
+        files = {k: z[k] for k in z.files}
+    meta = json.loads(files["__meta__"].tobytes())
+    assert 0 < meta["wall_s"] < 1000
+    meta["wall_s"] = 1000.0  # as if the first part had taken 1000 s
+    files["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(ckpt, "wb") as f:
+        np.savez(f, **files)
+    assert main(["fit", "becs", "--resume", str(run), "--max-steps", "8", "--no-progress"]) == 0
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [4, 8]
+    assert metrics[0]["wall_s"] < 1000 < metrics[1]["wall_s"]
+    assert json.loads((run / "summary.json").read_text())["wall_s"] > 1000
+
+
+def test_predict_says_when_eps_inf_has_no_ensemble_spread(tiny_file, tmp_path, capsys):
+    """issue 19.17: in an ensemble where one member predicts eps_inf (the bundled model's case) the output
+    says that eps_inf has no spread instead of printing none silently; Z* keep theirs."""
+    import tensorprop
+    from tests.conftest import TINY
+
+    born_only = tensorprop.build_model({**TINY, "targets": ["born_charges"]}, seed=2)
+    path = tensorprop.ensemble([tensorprop.load_model(tiny_file), born_only]).save(tmp_path / "ens.npz")
+    (tmp_path / "POSCAR").write_text(NACL_POSCAR)
+    assert main(["predict", str(path), str(tmp_path / "POSCAR")]) == 0
+    out = capsys.readouterr().out
+    assert "eps_inf (no ensemble spread: one member predicts eps_inf):" in out
+    assert "each atom's ensemble spread after the first row" in out

@@ -44,3 +44,15 @@ def test_fit_evaluate_predict_charges(esp_set, tmp_path, capsys, head):
     xyz.write_text("3\nProperties=species:S:1:pos:R:3 pbc=\"F F F\"\nO 0 0 0.117\nH 0 0.757 -0.469\nH 0 -0.757 -0.469\n")
     assert main(["predict", str(run), str(xyz)]) == 0
     assert "dipole" in capsys.readouterr().out
+
+
+def test_data_esp_out_without_suffix_reads_back(tmp_path, capsys):
+    """issue 19.3: ``data esp --out water`` writes water.npz (and says so); an npz under a bare name reads too."""
+    from tensorprop.data.molecules import load_molecules
+
+    assert main(["data", "esp", "--molecule", "water", "--n-conformers", "2", "--basis", "sto-3g",
+                 "--out", str(tmp_path / "water"), "--no-progress"]) == 0
+    assert "added .npz" in capsys.readouterr().err
+    assert len(load_molecules(tmp_path / "water.npz")) == 2
+    (tmp_path / "bare").write_bytes((tmp_path / "water.npz").read_bytes())
+    assert len(load_molecules(tmp_path / "bare")) == 2

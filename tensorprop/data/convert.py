@@ -79,7 +79,8 @@ def _clean_info(value: Any) -> Any:
 
 def atoms_to_crystal(atoms, *, source: str, index: int | None = None, label: str | None = None,
                      born_keys: Sequence[str] = BORN_KEYS, epsilon_keys: Sequence[str] = EPSILON_KEYS,
-                     require_labels: bool = False, min_distance: float = MIN_DISTANCE) -> Crystal:
+                     require_labels: bool = False, min_distance: float = MIN_DISTANCE,
+                     allow_left_handed: bool = False) -> Crystal:
     """Convert one ``ase.Atoms`` (as read from a file) into a checked :class:`Crystal`.
 
     Born charges are looked up among the per-atom arrays and calculator results under
@@ -102,6 +103,8 @@ def atoms_to_crystal(atoms, *, source: str, index: int | None = None, label: str
         When True, a missing Born-charge or dielectric key raises :class:`DataError`.
     min_distance : float
         Passed on to :func:`check_crystal`, Angstrom.
+    allow_left_handed : bool
+        Accept a cell of negative determinant (passed on to :func:`check_crystal`).
     """
     per_atom = {k: v for k, v in atoms.arrays.items() if k not in ("numbers", "positions")}
     info = dict(atoms.info)
@@ -135,12 +138,12 @@ def atoms_to_crystal(atoms, *, source: str, index: int | None = None, label: str
     crystal = Crystal(numbers=numbers, positions=positions, cell=cell, pbc=pbc, born_charges=born,
                       epsilon=eps, label=label if label is not None else _where(source, index),
                       info={k: _clean_info(v) for k, v in info.items()})
-    check_crystal(crystal, source, index, min_distance=min_distance)
+    check_crystal(crystal, source, index, min_distance=min_distance, allow_left_handed=allow_left_handed)
     return crystal
 
 
 def from_ase(atoms, *, source: str = "<ase.Atoms>", index: int | None = None,
-             min_distance: float = MIN_DISTANCE) -> Crystal:
+             min_distance: float = MIN_DISTANCE, allow_left_handed: bool = False) -> Crystal:
     """Convert an ``ase.Atoms`` into a :class:`Crystal`.
 
     Born charges (n_atoms, 3, 3) or (n_atoms, 9), e, are taken from
@@ -149,12 +152,12 @@ def from_ase(atoms, *, source: str = "<ase.Atoms>", index: int | None = None,
     """
     return atoms_to_crystal(atoms, source=source, index=index, born_keys=("born_charges", "becs",
                             "born_effective_charges"), epsilon_keys=("epsilon", "eps", "dielectric_tensor"),
-                            require_labels=False, min_distance=min_distance)
+                            require_labels=False, min_distance=min_distance, allow_left_handed=allow_left_handed)
 
 
 def from_pymatgen(structure, *, source: str = "<pymatgen>", index: int | None = None,
                   born_charges=None, epsilon=None, label: str | None = None, info: dict | None = None,
-                  min_distance: float = MIN_DISTANCE) -> Crystal:
+                  min_distance: float = MIN_DISTANCE, allow_left_handed: bool = False) -> Crystal:
     """Convert a pymatgen ``Structure`` (periodic) or ``Molecule`` into a :class:`Crystal`.
 
     Parameters
@@ -191,7 +194,7 @@ def from_pymatgen(structure, *, source: str = "<pymatgen>", index: int | None = 
     eps = _epsilon_array(epsilon, "epsilon", source, index) if epsilon is not None else None
     crystal = Crystal(numbers=numbers, positions=positions, cell=cell, pbc=pbc, born_charges=born, epsilon=eps,
                       label=label if label is not None else _where(source, index), info=dict(info or {}))
-    check_crystal(crystal, source, index, min_distance=min_distance)
+    check_crystal(crystal, source, index, min_distance=min_distance, allow_left_handed=allow_left_handed)
     return crystal
 
 
@@ -205,19 +208,21 @@ def to_phonopy_atoms(crystal: Crystal):
     return PhonopyAtoms(numbers=crystal.numbers.tolist(), cell=crystal.cell, scaled_positions=scaled)
 
 
-def from_phonopy_atoms(atoms, *, source: str = "<PhonopyAtoms>", index: int | None = None) -> Crystal:
+def from_phonopy_atoms(atoms, *, source: str = "<PhonopyAtoms>", index: int | None = None,
+                       allow_left_handed: bool = False) -> Crystal:
     """Convert a ``PhonopyAtoms`` (e.g. phonopy's primitive cell) into a :class:`Crystal`."""
     crystal = Crystal(numbers=np.asarray(atoms.numbers), positions=np.asarray(atoms.positions),
                       cell=np.asarray(atoms.cell), pbc=True, label=_where(source, index))
-    check_crystal(crystal, source, index)
+    check_crystal(crystal, source, index, allow_left_handed=allow_left_handed)
     return crystal
 
 
-def as_crystal(obj) -> Crystal:
+def as_crystal(obj, *, allow_left_handed: bool = False) -> Crystal:
     """Return ``obj`` as a :class:`Crystal`.
 
     Accepts a :class:`Crystal` (returned unchanged), an ``ase.Atoms``, a pymatgen
-    ``Structure``/``Molecule`` or a phonopy ``PhonopyAtoms``.
+    ``Structure``/``Molecule`` or a phonopy ``PhonopyAtoms``. ``allow_left_handed``: accept a
+    cell of negative determinant (a mirror image), as ``predict`` does.
 
     Raises
     ------
@@ -229,15 +234,15 @@ def as_crystal(obj) -> Crystal:
     import ase
 
     if isinstance(obj, ase.Atoms):
-        return from_ase(obj)
+        return from_ase(obj, allow_left_handed=allow_left_handed)
     from pymatgen.core.structure import IMolecule, IStructure
 
     if isinstance(obj, (IStructure, IMolecule)):
-        return from_pymatgen(obj)
+        return from_pymatgen(obj, allow_left_handed=allow_left_handed)
     from phonopy.structure.atoms import PhonopyAtoms
 
     if isinstance(obj, PhonopyAtoms):
-        return from_phonopy_atoms(obj)
+        return from_phonopy_atoms(obj, allow_left_handed=allow_left_handed)
     hint = " (use tensorprop.data.readers.read_structure for a file path)" if isinstance(obj, (str, bytes)) or \
         hasattr(obj, "__fspath__") else ""
     raise TypeError(f"cannot convert {type(obj).__module__}.{type(obj).__qualname__} to a Crystal: expected a "

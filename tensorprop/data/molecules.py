@@ -203,11 +203,14 @@ def molecules_from_crystals(crystals, source: str = "") -> list[Molecule]:
 
 
 def read_molecules(path: str | Path) -> list[Molecule]:
-    """Read an ESP set (``.npz``) or an ext-xyz file of molecules with ``dipole`` labels."""
+    """Read an ESP set (``.npz``, also without its suffix: the zip content tells) or an ext-xyz file of
+    molecules with ``dipole`` labels."""
+    import zipfile
+
     path = Path(path)
     if not path.is_file():
         raise DataError(str(path), "no such file")
-    if path.suffix == ".npz":
+    if path.suffix == ".npz" or zipfile.is_zipfile(path):
         return _read_esp_npz(path)
     from .readers import read_extxyz
 

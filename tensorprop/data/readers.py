@@ -24,6 +24,8 @@ from tensorprop.data.writers import write_extxyz
 from tensorprop.errors import DataError
 
 __all__ = [
+    "FORMATS",
+    "detect_format",
     "read_extxyz",
     "iter_extxyz",
     "read_structure",
@@ -40,12 +42,18 @@ __all__ = [
 _EXTXYZ_SUFFIXES = (".xyz", ".extxyz")
 _FORMAT_ALIASES = {"vasp": "vasp", "poscar": "vasp", "contcar": "vasp", "cif": "cif",
                    "xyz": "extxyz", "extxyz": "extxyz"}
+#: the structure formats the readers know, as ``format=`` (and the CLI's ``--format``) accept them
+FORMATS = tuple(sorted(_FORMAT_ALIASES))
+#: bytes read from the start of a file to sniff its format
+_SNIFF_BYTES = 65536
 
 
-def _read_bytes(path: str | os.PathLike) -> bytes:
+def _read_bytes(path: str | os.PathLike, limit: int = -1) -> bytes:
+    """The file's bytes (the first ``limit`` of them, when given); DataError naming the file when unreadable."""
     p = Path(path)
     try:
-        return p.read_bytes()
+        with open(p, "rb") as fh:
+            return fh.read(limit)
     except FileNotFoundError:
         raise DataError(str(path), "no such file") from None
     except IsADirectoryError:
@@ -87,10 +95,12 @@ def _split_frames(data: bytes, source: str) -> Iterator[tuple[int, str]]:
 
 
 def iter_extxyz(path: str | os.PathLike, *, born_key: str | None = None, epsilon_key: str | None = None,
-                require_labels: bool = True, min_distance: float = MIN_DISTANCE) -> Iterator[Crystal]:
+                require_labels: bool = True, min_distance: float = MIN_DISTANCE,
+                allow_left_handed: bool = False) -> Iterator[Crystal]:
     """Iterate over the frames of an ext-xyz file as checked :class:`Crystal` records.
 
-    See :func:`read_extxyz` for the parameters; frames are parsed lazily.
+    See :func:`read_extxyz` for the parameters; frames are parsed lazily. ``allow_left_handed``
+    accepts cells of negative determinant (mirror images; ``predict`` reads with it).
     """
     from ase.io.extxyz import read_xyz
 
@@ -108,7 +118,7 @@ def iter_extxyz(path: str | os.PathLike, *, born_key: str | None = None, epsilon
             raise DataError(source, f"cannot parse ext-xyz frame: {type(exc).__name__}: {exc}", index) from None
         yield atoms_to_crystal(atoms, source=source, index=index, label=f"{basename}#{index}",
                                born_keys=born_keys, epsilon_keys=eps_keys, require_labels=require_labels,
-                               min_distance=min_distance)
+                               min_distance=min_distance, allow_left_handed=allow_left_handed)
         count += 1
     if count == 0:
         raise DataError(source, "no structures in file (empty ext-xyz file)")
@@ -151,19 +161,80 @@ def read_extxyz(path: str | os.PathLike, *, born_key: str | None = None, epsilon
                             min_distance=min_distance))
 
 
-def _guess_format(path: Path) -> str:
-    name = path.name.lower()
-    if name.startswith(("poscar", "contcar")) or name.endswith((".vasp", ".poscar", ".contcar")):
-        return "vasp"
+def _floats(line: str) -> list[float] | None:
+    try:
+        return [float(x) for x in line.split()]
+    except ValueError:
+        return None
+
+
+def _sniff_format(head: bytes) -> str | None:
+    """'vasp', 'cif' or 'extxyz' from the first bytes of a file, or None when they look like none of them."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = [line.strip() for line in text.splitlines()]
+    content = [line for line in lines if line and not line.startswith("#")]
+    if any(line.lower().startswith("data_") for line in content[:50]) and (
+            "_cell_length_a" in text or "_atom_site_" in text):
+        return "cif"
+    if content and content[0].isdigit():  # ext-xyz: atom count, comment line, one line per atom
+        n = int(content[0])
+        first = lines.index(content[0])
+        atoms = lines[first + 2:first + 2 + n]
+        if n > 0 and len(atoms) == min(n, len(lines) - first - 2) and all(
+                len(a.split()) >= 4 and _floats(" ".join(a.split()[1:4])) for a in atoms[:50]):
+            return "extxyz"
+    if len(lines) >= 7:  # POSCAR: comment, scale (1 or 3 numbers), three lattice vectors
+        scale, vectors = _floats(lines[1]), [_floats(x) for x in lines[2:5]]
+        if scale and len(scale) in (1, 3) and all(v is not None and len(v) == 3 for v in vectors):
+            return "vasp"
+    return None
+
+
+def detect_format(path: str | os.PathLike, head: bytes | None = None) -> str:
+    """The format of a structure file: ``"vasp"``, ``"cif"`` or ``"extxyz"``.
+
+    From the name first, as ase does: ``*.cif``; ``*.xyz``/``*.extxyz``; ``*.vasp``, ``*.poscar`` or
+    ``POSCAR``/``CONTCAR`` anywhere in the name (``NaCl_POSCAR``, ``CONTCAR-relaxed``). Otherwise from the
+    content (``head``: the file's first bytes, read when not given): a CIF ``data_`` block with cell or
+    atom-site tags, an ext-xyz atom-count line followed by atom lines, a POSCAR's scale and three lattice
+    vectors. Every reader of structure files uses this one rule.
+
+    Raises
+    ------
+    DataError
+        No such file, or a name and content that fit none of the formats.
+    """
+    p = Path(path)
+    name = p.name.lower()
     if name.endswith(".cif"):
         return "cif"
     if name.endswith(_EXTXYZ_SUFFIXES):
         return "extxyz"
-    raise DataError(str(path), "cannot tell the file format from its name; pass format= one of "
-                               "'vasp' (POSCAR/CONTCAR), 'cif', 'extxyz'")
+    if "poscar" in name or "contcar" in name or name.endswith(".vasp"):
+        return "vasp"
+    if head is None:
+        head = _read_bytes(p, _SNIFF_BYTES)
+    fmt = _sniff_format(head)
+    if fmt is None:
+        raise DataError(str(path), "cannot tell the structure format from the file's name or contents; pass "
+                                   "--format (Python: format=) one of 'vasp' (POSCAR/CONTCAR), 'cif', 'extxyz'")
+    return fmt
 
 
-def _read_vasp(path: Path) -> Crystal:
+def _format_of(path: Path, format: str | None) -> str:
+    """``format`` normalised (``"poscar"`` -> ``"vasp"``), or the detected format when None."""
+    if format is None:
+        return detect_format(path)
+    fmt = _FORMAT_ALIASES.get(str(format).lower())
+    if fmt is None:
+        raise DataError(str(path), f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def _read_vasp(path: Path, allow_left_handed: bool = False) -> Crystal:
     import ase.io
 
     data = _read_bytes(path)  # gives the 'no such file' error
@@ -174,10 +245,10 @@ def _read_vasp(path: Path) -> Crystal:
             atoms = ase.io.read(io.StringIO(text), format="vasp")
     except Exception as exc:
         raise DataError(str(path), f"cannot parse POSCAR: {type(exc).__name__}: {exc}", 0) from None
-    return atoms_to_crystal(atoms, source=str(path), index=0, label=path.name)
+    return atoms_to_crystal(atoms, source=str(path), index=0, label=path.name, allow_left_handed=allow_left_handed)
 
 
-def _read_cif(path: Path) -> list[Crystal]:
+def _read_cif(path: Path, allow_left_handed: bool = False) -> list[Crystal]:
     """Every data block of a CIF file, in order (structure index = block index); a block that
     pymatgen cannot turn into a structure is an error naming it, never silently dropped."""
     from pymatgen.io.cif import CifFile, CifParser
@@ -206,19 +277,22 @@ def _read_cif(path: Path) -> list[Crystal]:
             why = "; ".join(str(w.message) for w in caught)[:300] or "no structure in this block"
             raise DataError(str(path), f"cannot parse CIF block data_{block.header}: {why}", index)
         label = path.name if len(blocks) == 1 else f"{path.name}#{block.header}"
-        crystals.append(from_pymatgen(structures[0], source=str(path), index=index, label=label))
+        crystals.append(from_pymatgen(structures[0], source=str(path), index=index, label=label,
+                                      allow_left_handed=allow_left_handed))
     return crystals
 
 
-def read_structure(path: str | os.PathLike, *, format: str | None = None) -> Crystal:
+def read_structure(path: str | os.PathLike, *, format: str | None = None,
+                   allow_left_handed: bool = False) -> Crystal:
     """Read one structure from a POSCAR/CONTCAR, CIF or (ext-)xyz file.
 
     Parameters
     ----------
     path : str or PathLike
-    format : {"vasp", "poscar", "cif", "xyz", "extxyz"}, optional
-        Default: from the file name (``POSCAR*``, ``CONTCAR*``, ``*.vasp``, ``*.cif``,
-        ``*.xyz``, ``*.extxyz``).
+    format : {"vasp", "poscar", "contcar", "cif", "xyz", "extxyz"}, optional
+        Default: :func:`detect_format` (the file name, else its content).
+    allow_left_handed : bool
+        Accept a cell of negative determinant (a mirror image); files are otherwise held to VASP's rule.
 
     Returns
     -------
@@ -229,35 +303,37 @@ def read_structure(path: str | os.PathLike, *, format: str | None = None) -> Cry
     p = Path(path)
     if not p.exists():
         raise DataError(str(path), "no such file")
-    fmt = _guess_format(p) if format is None else _FORMAT_ALIASES.get(str(format).lower())
-    if fmt is None:
-        raise DataError(str(path), f"unknown format {format!r}; use one of {sorted(_FORMAT_ALIASES)}")
+    fmt = _format_of(p, format)
     if fmt == "vasp":
-        return _read_vasp(p)
+        return _read_vasp(p, allow_left_handed)
     if fmt == "cif":
-        crystals = _read_cif(p)
+        crystals = _read_cif(p, allow_left_handed)
         if len(crystals) > 1:
             raise DataError(str(path), f"the CIF file holds {len(crystals)} structures (data blocks "
                                        f"{', '.join(c.label.split('#', 1)[1] for c in crystals)}); "
                                        "read_structures (and the CLI) reads them all")
         return crystals[0]
-    return next(iter_extxyz(p, require_labels=False))
+    return next(iter_extxyz(p, require_labels=False, allow_left_handed=allow_left_handed))
 
 
-def read_structures(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Crystal]:
-    """Read several files with :func:`read_structure`; ext-xyz files expand to all their frames and
-    CIF files to all their data blocks."""
+def read_structures(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format: str | None = None,
+                    allow_left_handed: bool = False) -> list[Crystal]:
+    """Read several files with :func:`read_structure` (same ``format`` and ``allow_left_handed``);
+    ext-xyz files expand to all their frames and CIF files to all their data blocks."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out: list[Crystal] = []
     for path in paths:
         p = Path(path)
-        if p.name.lower().endswith(_EXTXYZ_SUFFIXES):
-            out.extend(iter_extxyz(p, require_labels=False))
-        elif p.exists() and _guess_format(p) == "cif":
-            out.extend(_read_cif(p))
+        if not p.exists():
+            raise DataError(str(path), "no such file")
+        fmt = _format_of(p, format)
+        if fmt == "extxyz":
+            out.extend(iter_extxyz(p, require_labels=False, allow_left_handed=allow_left_handed))
+        elif fmt == "cif":
+            out.extend(_read_cif(p, allow_left_handed))
         else:
-            out.append(read_structure(p))
+            out.append(_read_vasp(p, allow_left_handed))
     return out
 
 

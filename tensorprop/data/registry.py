@@ -3,7 +3,8 @@
 A registered data file is looked up in this order:
 
 1. an explicit path (``load_dataset(path)`` or ``load_dataset(name, path=...)``);
-2. ``$TENSORPROP_DATA_DIR/<filename>`` (trusted without hashing; see :func:`verify_dataset`);
+2. the shared data folder, :func:`data_dir`: ``$TENSORPROP_DATA_DIR``, else ``../shared/datasets`` beside
+   the project checkout (trusted without hashing; see :func:`verify_dataset`);
 3. the user cache, ``$TENSORPROP_CACHE_DIR`` or else ``~/.cache/tensorprop``;
 4. a download from the registered url into the cache (temporary file, sha256 check,
    atomic rename).
@@ -22,11 +23,11 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from tensorprop.data.petousis import read_petousis
-from tensorprop.data.readers import read_extxyz
+from tensorprop.data.readers import detect_format, read_extxyz
 from tensorprop.data.records import Crystal
 from tensorprop.errors import DataError
 
-__all__ = ["DatasetSpec", "REGISTRY", "CrystalDataset", "list_datasets", "resolve_dataset_file",
+__all__ = ["DatasetSpec", "REGISTRY", "CrystalDataset", "list_datasets", "data_dir", "resolve_dataset_file",
            "verify_dataset", "load_dataset", "cache_dir", "sha256_of", "download_checked"]
 
 
@@ -121,6 +122,23 @@ def _spec(name: str) -> DatasetSpec:
         raise DataError(str(name), f"unknown data set; registered: {', '.join(REGISTRY)}") from None
 
 
+def data_dir() -> Path | None:
+    """The shared data folder, one rule for the library, the tests and the notebooks.
+
+    ``$TENSORPROP_DATA_DIR`` when set; else ``../shared/datasets`` beside the project checkout (the folder
+    with ``pyproject.toml`` that holds this package, as in an editable install) when that folder exists;
+    else None (registered data sets then come from the cache or a download).
+    """
+    env = os.environ.get("TENSORPROP_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    checkout = Path(__file__).resolve().parents[2]
+    shared = checkout.parent / "shared" / "datasets"
+    if (checkout / "pyproject.toml").is_file() and shared.is_dir():
+        return shared
+    return None
+
+
 def cache_dir() -> Path:
     """``$TENSORPROP_CACHE_DIR`` or ``~/.cache/tensorprop``."""
     env = os.environ.get("TENSORPROP_CACHE_DIR")
@@ -185,13 +203,14 @@ def resolve_dataset_file(name: str, *, download: bool = True) -> Path:
         Unknown name, file not found and not downloadable, download failure or checksum mismatch.
     """
     spec = _spec(name)
-    data_dir = os.environ.get("TENSORPROP_DATA_DIR")
-    if data_dir and (Path(data_dir).expanduser() / spec.filename).is_file():
-        return Path(data_dir).expanduser() / spec.filename
+    shared = data_dir()
+    if shared is not None and (shared / spec.filename).is_file():
+        return shared / spec.filename
     cached = cache_dir() / spec.filename
     if cached.is_file():
         return cached
-    where = f"$TENSORPROP_DATA_DIR ({data_dir or 'unset'}) or the cache {cache_dir()}"
+    where = (f"the data folder {shared} ($TENSORPROP_DATA_DIR, else ../shared/datasets beside the checkout) "
+             f"or the cache {cache_dir()}")
     if spec.url is None:
         raise DataError(name, f"{spec.filename} is not downloadable and was not found in {where}; put it "
                               f"there or pass its path: load_dataset({name!r}, path=...)")
@@ -311,8 +330,13 @@ def _reader_for_path(path: Path) -> tuple[str, Callable[..., list]]:
         return path.name, read_extxyz
     if name.endswith((".json.gz", ".json")):
         return path.name, read_petousis
-    raise DataError(str(path), "cannot tell the data-set format from the file name; expected .xyz/.extxyz "
-                               "(ext-xyz) or .json.gz (pandas split-JSON)")
+    try:
+        if detect_format(path) == "extxyz":  # ext-xyz content under another name (e.g. `data field --out wf`)
+            return path.name, read_extxyz
+    except DataError:
+        pass
+    raise DataError(str(path), "cannot tell the data-set format from the file name or contents; expected "
+                               ".xyz/.extxyz (ext-xyz) or .json.gz (pandas split-JSON)")
 
 
 def load_dataset(name_or_path: str | os.PathLike, *, path: str | os.PathLike | None = None,

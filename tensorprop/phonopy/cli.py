@@ -1,6 +1,6 @@
 """Subcommands ``born`` and ``nac`` of the ``tensorprop`` command line.
 
-    tensorprop born STRUCTURE_OR_PHONOPY_YAML [--model M] [--all-atoms] [--symprec S]
+    tensorprop born STRUCTURE_OR_PHONOPY_YAML [--model M] [--format F] [--all-atoms] [--symprec S]
     tensorprop nac PHONOPY_YAML --force-sets FORCE_SETS [--model M] [--reference BORN] [--out DIR]
 
 ``born`` prints a BORN file of the predicted NAC parameters (or, with ``--all-atoms``,
@@ -26,6 +26,7 @@ __all__ = ["add_subcommands", "cmd_born", "cmd_nac", "main"]
 _YAML_SUFFIXES = (".yaml", ".yml")
 
 
+
 def cmd_born(args) -> int:
     """Handler of ``born``: print the BORN file (or yaml ``nac:`` block) predicted for a structure."""
     from tensorprop.phonopy.born_file import nac_yaml_block, write_born
@@ -40,7 +41,9 @@ def cmd_born(args) -> int:
             warnings.simplefilter("ignore", PrimitiveMatrixAutoDefaultWarning)
             target = load_phonopy(path, produce_fc=False)
     else:
-        target = path
+        from tensorprop.data.readers import read_structure
+
+        target = read_structure(path, format=args.format) if args.format else path
     model = resolve_model(args.model)
     result = predict_nac(model, target, symprec=args.symprec)
     print(f"# {result.primitive_source}; {len(result.primitive)} atoms: {' '.join(result.symbols)}",
@@ -76,6 +79,10 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("structure", metavar="STRUCTURE_OR_PHONOPY_YAML",
                    help="POSCAR/CIF/ext-xyz file, or phonopy(_disp).yaml (its primitive cell is used)")
     p.add_argument("--model", default="default", help="model file or run folder (default: the bundled model)")
+    from tensorprop.data.readers import FORMATS
+
+    p.add_argument("--format", choices=FORMATS, help="format of a structure file (default: from its name, "
+                                                     "else its content)")
     p.add_argument("--all-atoms", action="store_true",
                    help="print the phonopy-yaml 'nac:' block with every atom instead of a BORN file")
     p.add_argument("--symprec", type=float, default=None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -76,12 +77,41 @@ def load_phonopy(phonopy_yaml: str | os.PathLike, force_sets: str | os.PathLike 
     return phonon
 
 
+#: a reference BORN file whose tensors the crystal's symmetry changes by more than this (eps_inf: relative
+#: to its largest element; Z*: e) or whose Z* break the acoustic sum rule by more (e) is of another crystal
+REFERENCE_SYMMETRY_TOLERANCE = {"dielectric": 0.02, "born": 0.05, "sum_rule": 0.1}
+
+
 def _reference_nac(path, phonon) -> dict:
-    """phonopy nac_params of a DFT BORN file, read with phonopy's parser onto ``phonon.primitive``."""
+    """phonopy nac_params of a DFT BORN file, read with phonopy's parser onto ``phonon.primitive``.
+
+    phonopy checks the number of symmetry-independent atoms; a BORN file has no species, so a file of
+    another crystal with as many independent atoms (ZnO's for MgO) is caught here by its symmetry and sum
+    rule instead: its tensors must already obey this crystal's site symmetry (symmetrising them changes
+    little) and its Z* the acoustic sum rule, within ``REFERENCE_SYMMETRY_TOLERANCE``.
+    """
+    from phonopy.structure.symmetry import symmetrize_borns_and_epsilon
+
     from tensorprop.data.readers import read_born
+    from tensorprop.data.validate import acoustic_sum_rule_violation
     from tensorprop.phonopy.nac import default_nac_factor
 
     born, eps, factor = read_born(path, phonon.primitive, symprec=phonon.symmetry.tolerance)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # phonopy's own "symmetry largely broken" warning: measured below
+        sym_born, sym_eps = symmetrize_borns_and_epsilon(born, eps, phonon.primitive,
+                                                         symprec=phonon.symmetry.tolerance)
+    tol = REFERENCE_SYMMETRY_TOLERANCE
+    d_eps = float(np.abs(sym_eps - eps).max() / max(np.abs(eps).max(), 1.0))
+    d_born = float(np.abs(sym_born - born).max())
+    asr = float(acoustic_sum_rule_violation(born))
+    if d_eps > tol["dielectric"] or d_born > tol["born"] or asr > tol["sum_rule"]:
+        formula = "".join(f"{el}{n if n > 1 else ''}" for el, n in
+                          sorted(Counter(phonon.primitive.symbols).items()))
+        raise DataError(str(path), f"does not fit the crystal {formula} ({len(phonon.primitive)} atoms): the "
+                        f"crystal's symmetry changes its eps_inf by {d_eps:.1%} and its Z* by {d_born:.3f} e, and its "
+                        f"Z* break the acoustic sum rule by {asr:.3f} e (limits {tol['dielectric']:.0%}, "
+                        f"{tol['born']} e, {tol['sum_rule']} e); is it the BORN file of another crystal?")
     return {"born": born, "dielectric": eps,
             "factor": default_nac_factor(phonon.calculator) if factor is None else float(factor)}
 

@@ -301,7 +301,9 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     stream = stream_from(start)
     checkpoint_header = {"config": config_to_dict(cfg)}
     flag: dict = {"stop": None}
-    t0, window, eff_batches = time.time(), [], []
+    # wall_s counts on across --resume: the seconds the run had spent when its checkpoint was written
+    wall_before = float(meta.get("wall_s", 0.0))
+    t0, window, eff_batches = time.time() - wall_before, [], []
     step = start  # host-side copy of state.step: reading the device counter would stall async dispatch
 
     lr_scale, rollbacks = float(meta.get("lr_scale", 1.0)), int(meta.get("rollbacks", 0))
@@ -312,7 +314,8 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
 
     def checkpoint():
         save_checkpoint(ckpt_path, state, {**checkpoint_header, "step": int(state.step), "best": best,
-                                           "lr_scale": lr_scale, "rollbacks": rollbacks})
+                                           "lr_scale": lr_scale, "rollbacks": rollbacks,
+                                           "wall_s": round(time.time() - t0, 2)})
 
     if tc.nan_policy == "rollback" and not ckpt_path.exists():
         checkpoint()  # a point to return to before the first interval checkpoint
@@ -321,7 +324,9 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=tc.max_steps, initial=start, desc="fit", unit="step", dynamic_ncols=True)
+        bar = tqdm(total=tc.max_steps, initial=start, desc="fit (compiling the first step)", unit="step",
+                   dynamic_ncols=True)
+        bar.refresh()
     with _stop_on_signals(flag):
         while step < tc.max_steps and flag["stop"] is None:
             epoch, batch = next(stream)
@@ -331,6 +336,8 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
             window.append(m)
             step += 1
             if bar is not None:
+                if bar.desc != "fit":  # the first call has compiled (a new batch shape may compile again, briefly)
+                    bar.set_description("fit", refresh=False)
                 bar.update(1)
             evaluate_now = step % tc.eval_every == 0 or step == tc.max_steps
             if step % 10 == 0 or evaluate_now:

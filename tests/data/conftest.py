@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +11,10 @@ from tensorprop.data.records import Crystal
 
 
 def _shared_datasets() -> Path:
-    env = os.environ.get("TENSORPROP_DATA_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+    """The library's rule (tensorprop.data.registry.data_dir), or where it would be."""
+    from tensorprop.data.registry import data_dir
+
+    return data_dir() or Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
 
 SHARED_DATASETS = _shared_datasets()

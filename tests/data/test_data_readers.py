@@ -213,6 +213,31 @@ def test_read_structure_rocksalt(tmp_path, name, text, fmt):
     assert c.label == name
 
 
+@pytest.mark.parametrize("name, text, fmt", [("NaCl_POSCAR", "POSCAR", "vasp"), ("MgO_POSCAR_relaxed", "POSCAR", "vasp"),
+                                             ("nacl.contcar", "POSCAR", "vasp"), ("help.txt", "POSCAR", "vasp"),
+                                             ("structure", "CIF_P1", "cif"), ("NaCl.txt", "CIF_FM3M", "cif")])
+def test_file_names_users_write_are_read(tmp_path, name, text, fmt):
+    """issue 19.1: POSCAR/CONTCAR anywhere in the name, as ase has it; otherwise the content tells."""
+    from tensorprop.data.readers import detect_format
+
+    (tmp_path / name).write_text(_TEXTS[text])
+    assert detect_format(tmp_path / name) == fmt
+    _is_rocksalt(read_structure(tmp_path / name))
+    _is_rocksalt(read_structures([tmp_path / name])[0])
+
+
+def test_extxyz_content_without_its_suffix(tmp_path, nacl, lio2rh):
+    from tensorprop.data.readers import detect_format
+
+    path = write_extxyz(tmp_path / "frames.xyz", [lio2rh, nacl])
+    (tmp_path / "frames").write_bytes(path.read_bytes())
+    assert detect_format(tmp_path / "frames") == "extxyz"
+    assert [c.n_atoms for c in read_structures(tmp_path / "frames")] == [4, 8]
+    # format= overrides the name: a POSCAR-looking name holding ext-xyz frames
+    (tmp_path / "POSCAR_frames").write_bytes(path.read_bytes())
+    assert len(read_structures(tmp_path / "POSCAR_frames", format="extxyz")) == 2
+
+
 def test_read_structure_xyz_and_structures(tmp_path, nacl, lio2rh):
     (tmp_path / "POSCAR").write_text(POSCAR)
     path = write_extxyz(tmp_path / "two.xyz", [lio2rh, nacl])
@@ -227,8 +252,9 @@ def test_garbage_structure_files(tmp_path):
     fails(tmp_path / "POSCAR", 0, "cannot parse POSCAR", reader=read_structure)
     (tmp_path / "bad.cif").write_text("data_x\n_cell_length_a foo\n")
     fails(tmp_path / "bad.cif", 0, "cannot parse CIF", reader=read_structure)
-    (tmp_path / "what.dat").write_text(POSCAR)
-    fails(tmp_path / "what.dat", None, "cannot tell the file format", reader=read_structure)
+    (tmp_path / "what.dat").write_text("some notes\nabout a crystal\n")
+    fails(tmp_path / "what.dat", None, "cannot tell the structure format from the file's name or contents; pass "
+          "--format", reader=read_structure)
     fails(tmp_path / "what.dat", None, "unknown format", reader=read_structure, format="pdb")
     (tmp_path / "POSCAR").write_text(POSCAR.replace("0 0 .5\n", "0 0 0.01\n"))
     fails(tmp_path / "POSCAR", 0, "overlap", reader=read_structure)

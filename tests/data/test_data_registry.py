@@ -54,7 +54,7 @@ def test_unknown_name_lists_registered(tmp_path):
     with pytest.raises(DataError, match="unknown data set"):
         resolve_dataset_file("nope")
     (tmp_path / "x.csv").write_text("1,2\n")
-    with pytest.raises(DataError, match="cannot tell the data-set format"):
+    with pytest.raises(DataError, match="cannot tell the data-set format from the file name or contents"):
         load_dataset(tmp_path / "x.csv")
 
 
@@ -137,3 +137,28 @@ def test_crystal_dataset_sequence(nacl, lio2rh):
         ds.split("train")
     with pytest.raises(ValueError, match="which must be one of"):
         ds.split("validation")
+
+
+def test_data_files_without_a_suffix_read_back(tmp_path, nacl, lio2rh):
+    """issue 19.3: an ext-xyz file the project wrote under a bare name (``data field --out wf``) loads."""
+    write_extxyz(tmp_path / "wf", [nacl, lio2rh])
+    ds = load_dataset(tmp_path / "wf")
+    assert len(ds) == 2 and ds.name == "wf"
+
+
+def test_one_data_dir_rule(tmp_path, monkeypatch):
+    """issue 19.8: $TENSORPROP_DATA_DIR, else ../shared/datasets beside the checkout (what the tests and the
+    notebooks' load_dataset calls rely on), else the cache or a download."""
+    from pathlib import Path
+
+    from tensorprop.data.registry import data_dir
+
+    monkeypatch.setenv("TENSORPROP_DATA_DIR", str(tmp_path))
+    assert data_dir() == tmp_path
+    monkeypatch.delenv("TENSORPROP_DATA_DIR")
+    monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path / "empty-cache"))
+    beside = Path(registry.__file__).resolve().parents[2].parent / "shared" / "datasets"
+    if not (beside / "phonon_becs_epsilon.xyz").is_file():
+        pytest.skip(f"no shared data folder beside this checkout ({beside})")
+    assert data_dir() == beside
+    assert resolve_dataset_file("phonon-becs", download=False) == beside / "phonon_becs_epsilon.xyz"

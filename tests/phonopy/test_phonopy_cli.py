@@ -72,3 +72,19 @@ def test_errors_give_exit_code_2(examples_dir, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert cli.main(["born", str(d / "POSCAR-unitcell"), "--model", str(tmp_path / "missing.npz")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("crystal, reference", [("MgO", "ZnO"), ("NaCl", "ZnO"), ("SnO2", "MgO")])
+def test_nac_refuses_a_reference_of_another_crystal(oracle_for, examples_dir, monkeypatch, tmp_path, capsys,
+                                                   crystal, reference):
+    """issue 19.15: a BORN file has no species; ZnO's (uniaxial eps_inf) on cubic MgO breaks the crystal's
+    symmetry, MgO's on rutile SnO2 the acoustic sum rule: refused, one line, before any band structure."""
+    phonon, oracle, _ = oracle_for(crystal)
+    monkeypatch.setattr(workflow, "resolve_model", lambda model: oracle)
+    d = examples_dir / crystal
+    rc = cli.main(["nac", str(d / "phonopy_disp.yaml"), "--force-sets", str(d / "FORCE_SETS"), "--reference",
+                   str(examples_dir / reference / "BORN"), "--out", str(tmp_path), "--no-plot"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert f"{reference}/BORN: does not fit the crystal" in err and "is it the BORN file of another crystal?" in err
+    assert not (tmp_path / "nac_summary.json").exists()
