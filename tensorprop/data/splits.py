@@ -3,7 +3,10 @@
 A split is a dict ``{"train": [...], "valid": [...], "test": [...]}`` of sorted 0-based
 structure indices into the data file, in file order. The committed copy lives in the
 repository's ``datasets/splits/<name>.json``; an installed package without that folder
-regenerates the same split from :data:`SPLIT_PARAMETERS`.
+regenerates the same split from :data:`SPLIT_PARAMETERS`: the seeded random cut of
+:func:`make_split`, then the recorded ``moved_to_train`` crystals (duplicates of training
+crystals found by :mod:`tensorprop.data.duplicates`) moved from valid/test into train. The
+seeded cut alone is the split as first committed (``make_split(n, fractions, seed)``).
 
 ``python -m tensorprop.data.splits [NAME ...]`` (re)writes the json files.
 """
@@ -18,7 +21,8 @@ import numpy as np
 
 from tensorprop.errors import DataError
 
-__all__ = ["SPLIT_PARAMETERS", "SPLITS_DIR", "SPLIT_NAMES", "make_split", "load_split", "write_split"]
+__all__ = ["SPLIT_PARAMETERS", "SPLITS_DIR", "SPLIT_NAMES", "make_split", "move_to_train", "load_split",
+           "write_split"]
 
 #: the three parts of a split, in order
 SPLIT_NAMES = ("train", "valid", "test")
@@ -31,6 +35,15 @@ SPLIT_PARAMETERS: dict[str, dict] = {
         "seed": 20181101,
         "fractions": (0.8, 0.1, 0.1),
         "sha256": "0f3db1972e983ff690586cd87050af2d03edf9c9c16688362198830d65166f54",
+        # duplicates of training crystals (tensorprop.data.duplicates, 2026-11-29): (index, from, duplicate_of)
+        "moved_to_train": (
+            (606, "test", (794,)),     # NaN3: C2/m vs R-3m, Z* within 0.035 e
+            (648, "test", (765,)),     # BaTiO3 P4mm: the same entry twice
+            (752, "valid", (1467,)),   # SiO2 quartz: the enantiomorph (P3_121 / P3_221), identical labels
+            (831, "test", (489,)),     # CaBr2: P4_2/mnm vs Pnnm, Z* within 0.034 e
+            (1144, "test", (167,)),    # CaCl2: Pnnm vs P4_2/mnm, Z* within 0.018 e
+            (1354, "valid", (689,)),   # CaSnF6: R-3 vs Fm-3m, Z* within 0.030 e
+        ),
     },
 }
 
@@ -68,11 +81,24 @@ def make_split(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 20181101) -> dict[
     return {k: sorted(int(i) for i in p) for k, p in zip(SPLIT_NAMES, parts)}
 
 
+def move_to_train(split: dict[str, list[int]], indices) -> dict[str, list[int]]:
+    """A copy of ``split`` with ``indices`` taken out of valid/test and added to train (sorted)."""
+    moved = {int(i) for i in indices}
+    out = {k: [i for i in v if i not in moved] for k, v in split.items()}
+    out["train"] = sorted(set(split["train"]) | moved)
+    return out
+
+
 def _split_document(name: str) -> dict:
     params = SPLIT_PARAMETERS[name]
     split = make_split(params["n"], params["fractions"], params["seed"])
+    moves = params.get("moved_to_train", ())
+    split = move_to_train(split, [m[0] for m in moves])
+    record = {}
+    if moves:
+        record["moved_to_train"] = [{"index": i, "from": part, "duplicate_of": list(dup)} for i, part, dup in moves]
     return {"dataset": name, "sha256": params["sha256"], "n": params["n"], "seed": params["seed"],
-            "fractions": list(params["fractions"]), **split}
+            "fractions": list(params["fractions"]), **record, **split}
 
 
 def _check_split(doc: dict, source: str) -> dict[str, list[int]]:
@@ -120,7 +146,8 @@ def write_split(name: str, directory: str | Path | None = None) -> Path:
     """Write ``<directory>/<name>.json`` (default :data:`SPLITS_DIR`) from :data:`SPLIT_PARAMETERS`.
 
     The file holds the keys dataset, sha256 (of the data file), n, seed, fractions,
-    train, valid, test; index lists are written on one line each.
+    moved_to_train (when crystals were moved: index, part it came from, its duplicates in
+    train), train, valid, test; lists are written on one line each.
     """
     if name not in SPLIT_PARAMETERS:
         raise DataError(str(name), f"no split parameters recorded; known: {sorted(SPLIT_PARAMETERS)}")

@@ -1,4 +1,5 @@
-"""The committed phonon-becs split equals the regenerated one and is a clean 80/10/10 partition."""
+"""The committed phonon-becs split equals the regenerated one (seeded 80/10/10 cut, then the recorded
+duplicates moved into train) and is a partition."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from tensorprop.data.splits import SPLIT_PARAMETERS, SPLITS_DIR, load_split, make_split, write_split
+from tensorprop.data.splits import SPLIT_PARAMETERS, SPLITS_DIR, load_split, make_split, move_to_train, write_split
 from tensorprop.errors import DataError
 
 
@@ -18,14 +19,20 @@ def test_committed_split_matches_regeneration():
     assert doc["dataset"] == "phonon-becs" and doc["n"] == params["n"] == 1520
     assert doc["seed"] == params["seed"] == 20181101 and tuple(doc["fractions"]) == params["fractions"]
     assert doc["sha256"] == params["sha256"]
-    regenerated = make_split(doc["n"], doc["fractions"], doc["seed"])
+    seeded = make_split(doc["n"], doc["fractions"], doc["seed"])
+    moved = [m["index"] for m in doc["moved_to_train"]]
+    assert moved == [m[0] for m in params["moved_to_train"]]
+    assert all(i in seeded[m["from"]] for i, m in zip(moved, doc["moved_to_train"]))
+    regenerated = move_to_train(seeded, moved)
     assert {k: doc[k] for k in ("train", "valid", "test")} == regenerated == load_split("phonon-becs")
+    # the split as first committed: the seeded cut alone
+    assert [len(seeded[k]) for k in ("train", "valid", "test")] == [1216, 152, 152]
 
 
 def test_split_is_a_partition():
     split = load_split("phonon-becs")
     sizes = {k: len(v) for k, v in split.items()}
-    assert sizes == {"train": 1216, "valid": 152, "test": 152}
+    assert sizes == {"train": 1222, "valid": 150, "test": 148}
     allidx = split["train"] + split["valid"] + split["test"]
     assert len(set(allidx)) == len(allidx) and sorted(allidx) == list(range(1520))
     assert all(v == sorted(v) for v in split.values())
@@ -49,7 +56,7 @@ def test_make_split_arguments():
 
 def test_dataset_split(phonon_becs):
     train, valid, test = (phonon_becs.split(k) for k in ("train", "valid", "test"))
-    assert (len(train), len(valid), len(test)) == (1216, 152, 152)
+    assert (len(train), len(valid), len(test)) == (1222, 150, 148)
     assert list(test.indices) == load_split("phonon-becs")["test"]
     assert test[0] is phonon_becs[test.indices[0]]
     with pytest.raises(DataError, match="needs the full 1520-structure data set"):
