@@ -332,7 +332,6 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
         notes.append(message)
         warnings.warn(message, UserWarning, stacklevel=3)
 
-    calc, potential = _resolve_calculator(calculator)
     unit = _as_ase(atoms)
     if supercell is not None and min_length is not None:
         raise TensorpropError("give either supercell or min_length, not both")
@@ -352,6 +351,7 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
             f"{max_atoms} (full force constants alone {fc_mb:.0f} MB, and one calculator call per displacement "
             f"on {n_super} atoms); use a smaller --supercell/--min-length or raise --max-atoms (max_atoms=)")
 
+    calc, potential = _resolve_calculator(calculator)
     timings = {}
     relax_report = None
     if relax:
