@@ -352,6 +352,11 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
             f"on {n_super} atoms); use a smaller --supercell/--min-length or raise --max-atoms (max_atoms=)")
 
     calc, potential = _resolve_calculator(calculator)
+    check_elements = getattr(getattr(calc, "model", None), "check_elements", None)  # a foundation potential's
+    if check_elements is not None:
+        from tensorprop.data.convert import as_crystal
+
+        check_elements(as_crystal(unit))  # DataError naming the elements outside the potential
     timings = {}
     relax_report = None
     if relax:
