@@ -65,3 +65,19 @@ def test_phonons_command_bad_input(potential_available, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "1024 atoms, above the budget of 400" in err and "--max-atoms" in err
     assert not out.exists()
+
+
+def test_phonons_arguments():
+    import argparse
+
+    from tensorprop.phonopy import cli
+
+    parser = argparse.ArgumentParser(prog="tensorprop")
+    cli.add_subcommands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["phonons", "POSCAR"])
+    assert args.func is cli.cmd_phonons and args.potential == POTENTIAL and args.model == "default"
+    assert args.supercell is None and args.min_length is None and args.out == "phonons" and not args.relax
+    args = parser.parse_args(["phonons", "POSCAR", "--supercell", "2", "2", "1", "--relax-cell", "--ir-width", "5"])
+    assert args.supercell == [2, 2, 1] and args.relax_cell and args.ir_width == 5.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["phonons", "POSCAR", "--supercell", "2", "2", "2", "--min-length", "10"])
