@@ -114,7 +114,9 @@ def _as_ase(structure):
     from tensorprop.data.readers import read_structure
 
     if isinstance(structure, ase.Atoms):
-        crystal = as_crystal(structure)  # validates (periodicity, overlapping atoms)
+        as_crystal(structure)  # validates (overlapping atoms, degenerate cell)
+        if not structure.pbc.all():
+            raise DataError("<ase.Atoms>", "phonons need a crystal periodic in all 3 directions")
         return structure.copy()
     crystal = read_structure(structure) if isinstance(structure, (str, os.PathLike)) else as_crystal(structure)
     if not np.asarray(crystal.pbc).all():
@@ -238,7 +240,6 @@ def _forces(phonon, calculator, progress: bool, subtract_residual: bool) -> tupl
     from tqdm.auto import tqdm
 
     cells = phonon.supercells_with_displacements
-    residual = 0.0
     perfect = _to_ase(phonon.supercell)
     perfect.calc = calculator
     f0 = np.array(perfect.get_forces(), dtype=float)
