@@ -46,6 +46,10 @@ class GammaAnalysis:
     ir_active : (3n,) bool
     lo_cm : dict
         Direction label (``"x"``, ``"y"``, ``"z"``) -> (3n,) frequencies with NAC for q -> 0 along it, cm^-1.
+    lo_max_cm : dict
+        Direction label -> highest frequency of a mode with longitudinal polar character (an LO mode,
+        :attr:`tensorprop.phonopy.bands.GammaModes.lo_max`), cm^-1; None when no mode is polar. A
+        non-polar mode (e.g. rutile's B2g) may lie above it.
     eps_inf, eps_ionic, eps_0 : (3, 3) ndarray
         Electronic, ionic and static dielectric tensors.
     volume : float
@@ -61,6 +65,7 @@ class GammaAnalysis:
     ir_intensity: np.ndarray
     ir_active: np.ndarray
     lo_cm: dict
+    lo_max_cm: dict
     eps_inf: np.ndarray
     eps_ionic: np.ndarray
     eps_0: np.ndarray
@@ -105,7 +110,8 @@ class GammaAnalysis:
                 "eps_inf": self.eps_inf.tolist(), "eps_ionic": self.eps_ionic.tolist(), "eps_0": self.eps_0.tolist(),
                 "eps_0_isotropic": float(np.trace(self.eps_0) / 3.0), "volume_A3": self.volume,
                 "highest_to_cm": float(self.frequencies_cm.max()),
-                "highest_lo_cm": {n: float(f.max()) for n, f in self.lo_cm.items()}}
+                "highest_lo_cm": dict(self.lo_max_cm),
+                "highest_with_nac_cm": {n: float(f.max()) for n, f in self.lo_cm.items()}}
 
 
 def _irreps(phonon, degeneracy_tolerance):
@@ -162,7 +168,9 @@ def gamma_analysis(phonon, nac_params: dict, directions: Sequence = XYZ,
     volume = float(abs(np.linalg.det(np.asarray(phonon.primitive.cell, dtype=float))))
     eps_ionic = infrared.ionic_dielectric(z, nu, volume, mask=optical).sum(axis=0)
     eps_ionic = 0.5 * (eps_ionic + eps_ionic.T)
-    lo = {direction_label(k): m.frequencies for k, m in gamma_modes(phonon, nac_params, directions).items()}
+    modes = {direction_label(k): m for k, m in gamma_modes(phonon, nac_params, directions).items()}
     return GammaAnalysis(frequencies_thz=nu, frequencies_cm=nu * thz_to_cm(), irreps=irreps, degenerate_sets=sets,
-                         acoustic=~optical, mode_charges=z, ir_intensity=intensity, ir_active=active, lo_cm=lo,
+                         acoustic=~optical, mode_charges=z, ir_intensity=intensity, ir_active=active,
+                         lo_cm={n: m.frequencies for n, m in modes.items()},
+                         lo_max_cm={n: m.lo_max for n, m in modes.items()},
                          eps_inf=eps_inf, eps_ionic=eps_ionic, eps_0=eps_inf + eps_ionic, volume=volume)

@@ -41,6 +41,9 @@ def test_raman_only_and_silent_modes_of_rutile_have_no_ir_intensity(example):
             assert g.ir_intensity[m] > 1e-2 * strongest, (m, labels[m])
             assert g.ir_active[m]
     assert np.all(g.ir_intensity[g.acoustic] == 0.0)
+    # the highest LO (phonopy 4.10 with the DFT BORN: 712.5 q||a, 652.9 q||c) lies below the non-polar B2g mode
+    assert g.lo_max_cm["x"] == pytest.approx(712.5, abs=0.1) and g.lo_max_cm["z"] == pytest.approx(652.9, abs=0.1)
+    assert g.lo_cm["x"].max() == pytest.approx(733.2, abs=0.1)
     # tetragonal: eps_0 uniaxial, xx = yy != zz, and above eps_inf along every axis
     assert g.eps_0[0, 0] == pytest.approx(g.eps_0[1, 1], rel=1e-8)
     assert abs(g.eps_0[0, 0] - g.eps_0[2, 2]) > 0.1
