@@ -13,6 +13,10 @@ write_born(path_or_stream, nac, primitive=None)
     A BORN file phonopy reads.
 gamma_frequencies(phonon, nac_params, directions) -> {direction: frequencies (cm^-1)}
 run_nac(phonopy_yaml, force_sets, model, reference_born, out_dir) -> summary dict
+phonons(atoms, calculator=..., model=...) -> (Phonopy, PhononsResult)
+    Force constants from any ASE calculator, predicted NAC, Gamma modes, IR intensities, eps_0.
+write_phonons(phonon, result, out_dir)
+    Its files (phonopy_params.yaml, plots, tables, summary), written atomically.
 
 Inside this package ``import phonopy`` is the real phonopy (absolute imports only).
 """
@@ -20,6 +24,9 @@ Inside this package ``import phonopy`` is the real phonopy (absolute imports onl
 from tensorprop.phonopy.bands import band_structure, gamma_frequencies, gamma_modes, plot_bands
 from tensorprop.phonopy.born_file import nac_yaml_block, write_born
 from tensorprop.phonopy.nac import NacError, NacResult, attach_nac, default_nac_factor, nac_params, predict_nac
+from tensorprop.phonopy.gamma_table import GammaAnalysis, gamma_analysis
+from tensorprop.phonopy.phonons import PhononsResult, SupercellBudgetError, phonons, relax_structure
+from tensorprop.phonopy.phonons_output import write_phonons
 from tensorprop.phonopy.workflow import format_gamma_table, run_nac
 
 __all__ = [
@@ -37,4 +44,11 @@ __all__ = [
     "plot_bands",
     "run_nac",
     "format_gamma_table",
+    "phonons",
+    "PhononsResult",
+    "SupercellBudgetError",
+    "relax_structure",
+    "write_phonons",
+    "gamma_analysis",
+    "GammaAnalysis",
 ]

@@ -2,11 +2,14 @@
 
     tensorprop born STRUCTURE_OR_PHONOPY_YAML [--model M] [--format F] [--all-atoms] [--symprec S]
     tensorprop nac PHONOPY_YAML --force-sets FORCE_SETS [--model M] [--reference BORN] [--out DIR]
+    tensorprop phonons STRUCTURE [--potential P] [--model M] [--supercell N N N | --min-length L] [--relax] [--out DIR]
 
 ``born`` prints a BORN file of the predicted NAC parameters (or, with ``--all-atoms``,
 the phonopy-yaml ``nac:`` block listing every atom of the primitive cell) to stdout;
 what primitive cell was used goes to stderr. ``nac`` runs
-:func:`tensorprop.phonopy.workflow.run_nac` and prints the Gamma-point table.
+:func:`tensorprop.phonopy.workflow.run_nac` and prints the Gamma-point table. ``phonons`` runs
+:func:`tensorprop.phonopy.phonons.phonons` (forces from a foundation potential) and writes its
+folder with :func:`tensorprop.phonopy.phonons_output.write_phonons`.
 
 :func:`add_subcommands` registers both on an ``argparse`` sub-parser collection; each
 handler returns an exit code. Errors of tensorprop (:class:`~tensorprop.errors.TensorpropError`)
@@ -21,7 +24,10 @@ import sys
 import warnings
 from pathlib import Path
 
-__all__ = ["add_subcommands", "cmd_born", "cmd_nac", "main"]
+__all__ = ["add_subcommands", "cmd_born", "cmd_nac", "cmd_phonons", "main"]
+
+#: the foundation potential of ``tensorprop phonons`` (tensorprop.foundation.calculator)
+DEFAULT_POTENTIAL = "nequix-mp-1-pft"
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -71,8 +77,27 @@ def cmd_nac(args) -> int:
     return 0
 
 
+def cmd_phonons(args) -> int:
+    """Handler of ``phonons``: phonons, LO-TO splitting, IR spectrum and eps_0 of a structure, into a folder."""
+    from tensorprop.phonopy.phonons import phonons
+    from tensorprop.phonopy.phonons_output import format_summary, write_phonons
+
+    phonon, result = phonons(args.structure, calculator=args.potential, model=args.model, supercell=args.supercell,
+                             min_length=args.min_length, relax=args.relax or args.relax_cell,
+                             relax_cell=args.relax_cell, distance=args.distance, max_atoms=args.max_atoms,
+                             progress=not args.no_progress)
+    summary = write_phonons(phonon, result, args.out, ir_width=args.ir_width,
+                            extra={"structure": str(args.structure), "model": str(args.model)})
+    print(format_summary(result))
+    print(f"wrote {Path(args.out)}/: {', '.join(Path(f).name for f in summary['files'].values())}, "
+          f"phonons_summary.json")
+    return 0
+
+
 def add_subcommands(subparsers) -> None:
-    """Register ``born`` and ``nac`` on ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    """Register ``born``, ``nac`` and ``phonons`` on ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    from tensorprop.phonopy.phonons import DEFAULT_MAX_ATOMS, DEFAULT_MIN_LENGTH
+
     p = subparsers.add_parser("born", help="predicted phonopy BORN file (NAC parameters) of a structure",
                               description="Print a phonopy BORN file with predicted Born charges and eps_inf "
                                           "of the primitive cell of a structure or phonopy yaml.")
@@ -101,9 +126,30 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--no-plot", action="store_true", help="skip the band structure and its plot")
     p.set_defaults(func=cmd_nac)
 
+    p = subparsers.add_parser("phonons", help="LO-TO bands, IR spectrum and eps_0 of a structure (foundation potential)",
+                              description="Phonons of a crystal from its structure alone: forces from a foundation "
+                                          "potential, Born charges and eps_inf (NAC) from a tensorprop model.")
+    p.add_argument("structure", metavar="STRUCTURE", help="POSCAR/CIF/ext-xyz file of the unit cell")
+    p.add_argument("--potential", default=DEFAULT_POTENTIAL,
+                   help=f"foundation potential name or .nqx file (default {DEFAULT_POTENTIAL})")
+    p.add_argument("--model", default="default", help="Z*/eps_inf model file or run folder (default: bundled)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--supercell", type=int, nargs=3, metavar="N", help="supercell of the unit cell, e.g. 2 2 2")
+    size.add_argument("--min-length", type=float, metavar="L",
+                      help=f"smallest supercell plane spacing, Angstrom (default {DEFAULT_MIN_LENGTH:g})")
+    p.add_argument("--relax", action="store_true", help="relax positions first, keeping the space group")
+    p.add_argument("--relax-cell", action="store_true", help="relax positions and cell first (implies --relax)")
+    p.add_argument("--out", default="phonons", help="output folder, written atomically (default ./phonons)")
+    p.add_argument("--ir-width", type=float, default=10.0, help="Lorentzian FWHM of the IR spectrum, cm^-1")
+    p.add_argument("--distance", type=float, default=0.01, help="displacement amplitude, Angstrom")
+    p.add_argument("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS,
+                   help=f"largest supercell allowed, atoms (default {DEFAULT_MAX_ATOMS})")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_phonons)
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``born`` or ``nac`` on their own (``python -m tensorprop.phonopy.cli nac ...``)."""
+    """Run ``born``, ``nac`` or ``phonons`` on their own (``python -m tensorprop.phonopy.cli nac ...``)."""
     from tensorprop.cli import run
 
     parser = argparse.ArgumentParser(prog="tensorprop", description="tensorprop phonopy NAC tools")
