@@ -124,19 +124,19 @@ def open_source(name: str, sha256: str = "") -> FeatureSource:
     if name == STAND_IN:
         source = BackboneFeatureSource()
     else:
-        source = _foundation_source(name)
+        source = _foundation_source(name, sha256)
     if sha256 and source.sha256 != sha256:
         raise CheckpointError(f"{name}: foundation weights have SHA256 {source.sha256}, the model was trained on "
                               f"{sha256}; put the matching checkpoint in place")
     return source
 
 
-def _foundation_source(name: str) -> FeatureSource:
+def _foundation_source(name: str, sha256: str) -> FeatureSource:
     try:
-        from .foundation import features as _  # noqa: F401  (the Nequix port)
+        import tensorprop.foundation.model  # noqa: F401  (the Nequix port)
     except ImportError:
         raise ConfigError(f"model.foundation.name {name!r}: no Nequix port in this installation "
                           f"(tensorprop.foundation); only {STAND_IN!r} is available") from None
     from .foundation_source import NequixFeatureSource
 
-    return NequixFeatureSource(name)
+    return NequixFeatureSource(name, sha256)
