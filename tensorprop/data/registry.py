@@ -27,7 +27,7 @@ from tensorprop.data.records import Crystal
 from tensorprop.errors import DataError
 
 __all__ = ["DatasetSpec", "REGISTRY", "CrystalDataset", "list_datasets", "resolve_dataset_file",
-           "verify_dataset", "load_dataset", "cache_dir", "sha256_of"]
+           "verify_dataset", "load_dataset", "cache_dir", "sha256_of", "download_checked"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,28 +136,37 @@ def sha256_of(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _download(spec: DatasetSpec, target: Path) -> Path:
+def download_checked(url: str, target: Path, sha256: str, *, what: str, hint: str, error=DataError) -> Path:
+    """Download ``url`` to ``target`` through a temporary file, check its sha256, rename atomically.
+
+    Raises ``error(url, ...)`` (a :class:`DataError` by default) naming ``what`` when the download fails
+    (with ``hint``) or the checksum differs (the download is deleted).
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{spec.filename}.", suffix=".part")
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
         h = hashlib.sha256()
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=120) as response:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=120) as response:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     h.update(block)
                     out.write(block)
         except OSError as exc:
-            raise DataError(spec.url, f"cannot download data set {spec.name!r}: {exc}; download it by hand "
-                                      f"and set TENSORPROP_DATA_DIR to its folder") from None
+            raise error(url, f"cannot download {what}: {exc}; {hint}") from None
         got = h.hexdigest()
-        if got != spec.sha256:
-            raise DataError(spec.url, f"checksum mismatch for {spec.filename}: expected sha256 {spec.sha256}, "
-                                      f"got {got}; the download was deleted")
+        if got != sha256:
+            raise error(url, f"checksum mismatch for {target.name}: expected sha256 {sha256}, "
+                             f"got {got}; the download was deleted")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def _download(spec: DatasetSpec, target: Path) -> Path:
+    return download_checked(spec.url, target, spec.sha256, what=f"data set {spec.name!r}",
+                            hint="download it by hand and set TENSORPROP_DATA_DIR to its folder")
 
 
 def resolve_dataset_file(name: str, *, download: bool = True) -> Path:

@@ -1,0 +1,124 @@
+"""A loaded foundation potential: :class:`FoundationModel` and :func:`load_foundation_model`.
+
+Structures become the project's padded :class:`~tensorprop.data.batching.GraphBatch` (neighbour graphs
+at the model's cutoff, :mod:`tensorprop.data.graph`), padded to buckets so that a few shapes compile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from pathlib import Path
+from typing import Sequence
+
+import e3nn_jax as e3nn
+import jax
+import numpy as np
+
+from ..data.batching import GraphBatch, collate
+from ..data.convert import as_crystal
+from ..data.graph import Graph, build_graph
+from ..data.records import Crystal
+from ..errors import DataError
+from .architecture import NequixArchitecture
+from .checkpoint import read_checkpoint
+from .lookup import resolve_foundation_model
+from .potential import batch_features, energy_forces_stress
+
+__all__ = ["FoundationModel", "load_foundation_model", "padded_size"]
+
+
+def padded_size(n: int, *, steps_per_octave: int = 8, minimum: int = 8) -> int:
+    """Bucketed size >= n + 1 (one padding slot): a multiple of 2^(floor(log2 n) - 3), so at most
+    8 buckets per factor of two and under 12.5 % padding."""
+    n = max(int(n) + 1, minimum)
+    step = max(1 << max(n.bit_length() - 1 - int(np.log2(steps_per_octave)), 0), 1)
+    return -(-n // step) * step
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FoundationModel:
+    """A Nequix potential read from a checkpoint.
+
+    Attributes
+    ----------
+    name : str  published name or file stem; path : Path; sha256 : str of the file;
+    config : dict  the checkpoint's JSON line; arch : NequixArchitecture (static);
+    params : dict  the weights (see :func:`~tensorprop.foundation.architecture.weight_layout`).
+    """
+
+    name: str
+    path: Path
+    sha256: str
+    config: dict
+    arch: NequixArchitecture
+    params: dict
+
+    @property
+    def cutoff(self) -> float:
+        """Neighbour cutoff in Angstrom."""
+        return self.arch.cutoff
+
+    def check_elements(self, crystal: Crystal, index: int | None = None) -> None:
+        """DataError naming the structure and the elements the model was not trained on."""
+        unknown = sorted(set(int(z) for z in crystal.numbers) - set(self.arch.atomic_numbers))
+        if unknown:
+            from ase.data import chemical_symbols
+
+            names = ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in unknown)
+            raise DataError(crystal.label or "<structure>",
+                            f"element(s) {names} outside the foundation model {self.name}'s set "
+                            f"({len(self.arch.atomic_numbers)} elements)", index)
+
+    def graphs(self, structures: Sequence) -> list[Graph]:
+        """Neighbour graphs at the model's cutoff of structures (Crystal, ase.Atoms, pymatgen, phonopy)."""
+        out = []
+        for i, s in enumerate(structures):
+            crystal = as_crystal(s)
+            self.check_elements(crystal, i if len(structures) > 1 else None)
+            out.append(build_graph(crystal, self.cutoff, index=i if len(structures) > 1 else None))
+        return out
+
+    def batch(self, structures: Sequence, sizes: tuple[int, int, int] | None = None) -> GraphBatch:
+        """One padded batch of all ``structures`` (float32), padded to :func:`padded_size` buckets or
+        to ``sizes`` = (nodes, edges, graphs)."""
+        graphs = self.graphs(structures)
+        if sizes is None:
+            sizes = (padded_size(sum(g.n_nodes for g in graphs)), padded_size(sum(g.n_edges for g in graphs)),
+                     len(graphs) + 1)
+        return collate(graphs, *sizes)
+
+    def energy_forces_stress(self, batch: GraphBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Energies [G] eV, forces [N, 3] eV/A, stresses [G, 3, 3] eV/A^3 (ase sign) of a padded batch."""
+        return tuple(np.asarray(x) for x in energy_forces_stress(self.params, self.arch, batch))
+
+    def features(self, batch: GraphBatch) -> list[e3nn.IrrepsArray]:
+        """Per-layer hidden node features [N, irreps] of a padded batch (see :func:`features`)."""
+        return _jit_features(self.params, self.arch, batch)
+
+
+_jit_features = jax.jit(batch_features, static_argnums=1)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, sha256: str, name: str) -> FoundationModel:
+    config, arch, params = read_checkpoint(path)
+    return FoundationModel(name=name, path=Path(path), sha256=sha256, config=config, arch=arch, params=params)
+
+
+def load_foundation_model(name_or_path: str | os.PathLike = "nequix-mp-1-pft", *, sha256: str | None = None,
+                          download: bool = True) -> FoundationModel:
+    """Find (:func:`~tensorprop.foundation.lookup.resolve_foundation_model`) and read a Nequix checkpoint.
+
+    Loaded models are cached by file and sha256, so repeated calls are cheap.
+
+    Raises
+    ------
+    CheckpointError
+        Unknown name, missing/truncated/corrupt file, sha256 mismatch (one line naming the file).
+    """
+    path, digest = resolve_foundation_model(name_or_path, sha256=sha256, download=download)
+    key = os.fspath(name_or_path)
+    name = key if not Path(key).expanduser().is_file() else Path(key).stem
+    return _load(str(path.resolve()), digest, name)
