@@ -446,6 +446,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Check ``value`` against a type hint; convert lists to tuples and ints to floats."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None  # before a dataclass option, which would read None as "all defaults"
         errors = []
         for option in typing.get_args(hint):
             if option is type(None):

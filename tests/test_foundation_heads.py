@@ -196,3 +196,19 @@ def test_finetune_and_bad_foundation_are_one_line_errors(few_crystals, tmp_path,
     assert "finetune is not available" in capsys.readouterr().err
     assert main([*common, "--model.foundation", "{name: 'stand-in:nequip', sha256: '" + "0" * 64 + "'}"]) == 2
     assert "sha256" in capsys.readouterr().err.lower()
+
+
+def test_foundation_config_round_trip_and_strictness():
+    from tensorprop.config import FitConfig, ModelConfig, config_from_dict, config_to_dict
+    from tensorprop.errors import ConfigError
+
+    plain = ModelConfig()
+    assert config_from_dict(ModelConfig, config_to_dict(plain)).foundation is None  # null stays null
+    cfg = config_from_dict(FitConfig, {"model": {"foundation": {"name": "nequix-mp-1", "layers": [-1, 0]}}})
+    assert cfg.model.foundation.layers == (-1, 0) and config_from_dict(FitConfig, config_to_dict(cfg)) == cfg
+    with pytest.raises(ConfigError, match="model.foundation.nme"):
+        config_from_dict(FitConfig, {"model": {"foundation": {"nme": "x"}}})
+    with pytest.raises(ConfigError, match="model.foundation.mode"):
+        config_from_dict(FitConfig, {"model": {"foundation": {"mode": "thawed"}}})
+    with pytest.raises(ConfigError, match="model.foundation needs model.head: equivariant"):
+        config_from_dict(FitConfig, {"model": {"head": "cartesian", "foundation": {}}})
