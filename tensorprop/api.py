@@ -57,6 +57,8 @@ class TensorModel:
         Free, JSON-able information saved with the model (training data, metrics, ...).
     """
 
+    MODEL_KIND = "tensors"  # the model file's ``model_kind``
+
     def __init__(self, config: ModelConfig, params, stats=None, *, elements=None, metadata=None):
         self.config = config
         self.params = params
@@ -190,12 +192,17 @@ class TensorModel:
 
             batches = tqdm(batches, desc="predict", unit="batch")
         for idx, b in batches:
-            out = jax.device_get(self._apply(self.params, self.stats, b))
+            out = jax.device_get(self._apply(self.params, self.stats, self._network_inputs(b, idx, crystals)))
             for k, (i, atoms) in enumerate(zip(idx, node_slices(graphs, idx))):
                 res = {key: np.asarray(out[key][atoms], np.float64) for key in PER_ATOM_OUTPUTS if key in out}
                 res.update({key: np.asarray(out[key][k], np.float64) for key in PER_STRUCTURE_OUTPUTS if key in out})
                 results[i] = res
         return results
+
+    def _network_inputs(self, batch, idx, crystals):
+        """What the network reads for the padded ``batch`` of ``crystals[i], i in idx``: the batch itself
+        (a foundation-feature model adds the structures' features, see ``foundation_model.py``)."""
+        return batch
 
     # -- persistence ---------------------------------------------------------------------
     def file_header(self) -> dict:
@@ -213,7 +220,7 @@ class TensorModel:
     @classmethod
     def from_file_contents(cls, path, params: dict, stats: dict, meta: dict) -> "TensorModel":
         """The model of a file already read with ``read_model_file`` (``path`` names it in errors)."""
-        if meta.get("model_kind", "tensors") != "tensors":
+        if meta.get("model_kind", "tensors") != cls.MODEL_KIND:
             raise CheckpointError(f"{path}: a {meta['model_kind']!r} model, not a tensor model; use tensorprop.load_model")
         try:
             config = config_from_dict(ModelConfig, meta.get("model_config"), where="model_config")
@@ -243,6 +250,13 @@ def _example_batch(cutoff: float):
 def _init_args(config: ModelConfig) -> tuple:
     """Example arguments of the network's ``init``: a batch (and, for field models, a field and charges)."""
     batch = _example_batch(config.cutoff)
+    if config.foundation is not None:  # heads on precomputed per-atom features
+        import e3nn_jax as e3nn
+
+        from .data.feature_batching import FeatureBatch
+
+        width = e3nn.Irreps(config.foundation.feature_irreps).dim
+        return (FeatureBatch(batch, np.zeros((batch.numbers.shape[0], width), np.float32)),)
     if config.head != "field":
         return (batch,)
     return batch, np.zeros((batch.graph_mask.shape[0], 3), np.float32), np.zeros(batch.numbers.shape, np.float32)
@@ -307,6 +321,10 @@ def load_model(path: str | Path | None = None):
         from .charges import ChargeModel
 
         return ChargeModel.from_file_contents(path, *contents)
+    if contents[2].get("model_kind") == "foundation":
+        from .foundation_model import FoundationTensorModel
+
+        return FoundationTensorModel.from_file_contents(path, *contents)
     if contents[2].get("model_kind") == "ensemble":
         from .ensemble import EnsembleModel
 

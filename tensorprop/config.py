@@ -25,8 +25,9 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["ModelConfig", "BatchConfig", "TrainConfig", "DataConfig", "ChargesConfig", "FitConfig", "config_from_dict",
-           "config_to_dict", "load_yaml_config", "read_yaml_mapping", "ALLOWED", "allowed_text", "field_docs"]
+__all__ = ["FoundationConfig", "ModelConfig", "BatchConfig", "TrainConfig", "DataConfig", "ChargesConfig", "FitConfig",
+           "config_from_dict", "config_to_dict", "load_yaml_config", "read_yaml_mapping", "ALLOWED", "allowed_text",
+           "field_docs"]
 
 T = TypeVar("T")
 
@@ -42,6 +43,8 @@ ALLOWED: dict[str, dict[str, str | tuple]] = {
               "envelope_exponent": "[1, inf)", "radial_hidden": "[1, inf)", "avg_num_neighbors": "(0, inf)",
               "head": ("equivariant", "cartesian", "field"), "species_self_connection": "[0, inf)",
               "sum_rule": ("mean", "weighted")},
+    "model.foundation": {"mode": ("frozen", "finetune"), "readout": ("square", "interaction"),
+                         "channels": "[1, inf)"},
     "batch": {"max_nodes": "[1, inf)", "max_edges": "[1, inf)", "max_graphs": "[1, inf)",
               "pad_mode": ("budget", "pow2")},
     "train": {"max_steps": "[1, inf)", "optimizer": ("adamw", "amsgrad"), "learning_rate": "(0, inf)",
@@ -123,6 +126,50 @@ def field_docs(cls) -> dict[str, str]:
 
 
 @dataclasses.dataclass(frozen=True)
+class FoundationConfig:
+    """Z*/eps_inf heads on the per-atom features of a pretrained universal potential (``model.foundation``).
+
+    Attributes
+    ----------
+    name : str
+        The foundation checkpoint: a name (``nequix-mp-1``, found as data sets are: next to
+        ``$TENSORPROP_DATA_DIR`` in ``models/``, or the user cache) or a path to a ``.nqx`` file.
+    sha256 : str
+        Hex SHA256 of the checkpoint; empty: filled in by ``fit`` from the file it found. A model
+        file names the checkpoint by name + SHA256 and loading refuses any other file.
+    mode : str
+        ``"frozen"``: the features are computed once per structure and cached on disk (keyed by
+        checkpoint SHA256 and structure), only the heads train. ``"finetune"``: not available yet.
+    layers : tuple of int
+        Which interaction layers' features feed the heads (0-based, negative from the end;
+        empty: all), concatenated.
+    readout : str
+        ``"square"`` (default): a per-atom tensor product of two linear projections of the
+        features with themselves, channel by channel (1o x 1o, 2e x 2e, 3o x 3o give the 1e of Z*),
+        no edges; ``"interaction"``: one message-passing layer of tensorprop's own backbone over the
+        neighbour graph within ``model.cutoff``, the features as its initial node features.
+    channels : int
+        Multiplicity of each irrep of the two projections of the ``square`` readout.
+    feature_irreps : str
+        Irreps of the concatenated features (filled in by ``fit`` from the checkpoint; sets the
+        parameter shapes of the heads).
+    """
+
+    name: str = "nequix-mp-1"
+    sha256: str = ""
+    mode: str = "frozen"
+    layers: tuple[int, ...] = ()
+    readout: str = "square"
+    channels: int = 32
+    feature_irreps: str = ""
+
+    def __post_init__(self):
+        _check_allowed(self, "model.foundation")
+        if self.sha256 and (len(self.sha256) != 64 or set(self.sha256.lower()) - set("0123456789abcdef")):
+            raise ConfigError(f"model.foundation.sha256 must be 64 hex digits, got {self.sha256!r}")
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """The equivariant network (NequIP-style backbone + tensor heads).
 
@@ -169,6 +216,10 @@ class ModelConfig:
         lets the Z* head emit one more invariant scalar per atom, w_i = softplus(.) + 1e-3, and
         atom i takes the share w_i / sum_j w_j (the network decides which atoms absorb the
         violation; exact sum rule and equivariance either way). Crystal heads only.
+    foundation : FoundationConfig or None
+        None (default): tensorprop's own backbone. Set: the heads read the per-atom features of a
+        pretrained universal potential instead (see :class:`FoundationConfig`); equivariant
+        crystal heads only.
     targets : tuple of str
         Heads to build: any of ``"born_charges"`` and ``"epsilon"`` (crystal tensors), or
         ``"charges"`` alone (distributed charges of molecules, see :class:`ChargesConfig`), or
@@ -190,11 +241,16 @@ class ModelConfig:
     species_self_connection: int = 0
     backbone_per_target: bool = False
     sum_rule: str = "mean"
+    foundation: FoundationConfig | None = None
 
     def __post_init__(self):
         import e3nn_jax as e3nn
 
         _check_allowed(self, "model")
+        if self.foundation is not None and (self.head != "equivariant" or self.backbone_per_target
+                                            or not set(self.targets) <= set(TARGETS)):
+            raise ConfigError("model.foundation needs model.head: equivariant, crystal targets "
+                              "(born_charges, epsilon) and no model.backbone_per_target")
         if self.sum_rule == "weighted" and self.head == "field":
             raise ConfigError("model.sum_rule: weighted does not apply to model.head: field (its Z* are "
                               "derivatives of one energy and obey the sum rule by translation invariance)")
@@ -455,6 +511,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Check ``value`` against a type hint; convert lists to tuples and ints to floats."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None  # before a dataclass option, which would read None as "all defaults"
         errors = []
         for option in typing.get_args(hint):
             if option is type(None):

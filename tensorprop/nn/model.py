@@ -30,6 +30,10 @@ def network_fn(config):
         from .field import field_energy_fn
 
         return field_energy_fn(config)
+    if config.foundation is not None:  # heads on the per-atom features of a foundation model
+        from .feature_heads import feature_heads_fn
+
+        return feature_heads_fn(config)
 
     weighted = config.sum_rule == "weighted"
 

@@ -145,6 +145,10 @@ def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool
                           f"model.targets {list(cfg.model.targets)} with head {cfg.model.head!r}")
     if "charges" in cfg.model.targets:
         return _prepare_charges(cfg, adapt_model, dtype)
+    if cfg.model.foundation is not None:
+        from .foundation import prepare_foundation
+
+        return prepare_foundation(cfg, adapt_model, dtype, progress)
     if cfg.model.targets == ("field",):
         return _prepare_field(cfg, adapt_model, dtype, progress)
     if cfg.model.head == "field" and "epsilon" in cfg.model.targets and tc.epsilon_loss == "log":

@@ -1,0 +1,142 @@
+"""Feature sources: structures -> per-atom features of a frozen network, for the heads of ``model.foundation``.
+
+A feature source has a ``name``, the ``sha256`` of its weights (the key of the feature cache and
+the reference a model file keeps), ``layer_irreps`` (the irreps of each layer's features, in
+order), ``cutoff`` (Angstrom) and ``elements`` (atomic numbers it knows, or None), and is called
+with a list of :class:`~tensorprop.data.records.Crystal` to give one (n_atoms, F) float32 array
+each, the layers' features concatenated in order.
+
+``stand-in:nequip`` is tensorprop's own NequIP backbone with fixed random weights (seed 0): the
+cheap source of the tests; a Nequix checkpoint is the real one (see :func:`open_source`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from typing import Protocol, Sequence
+
+import e3nn_jax as e3nn
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = ["FeatureSource", "BackboneFeatureSource", "open_source", "select_layers", "STAND_IN"]
+
+STAND_IN = "stand-in:nequip"
+
+
+class FeatureSource(Protocol):
+    name: str
+    sha256: str
+    layer_irreps: tuple[str, ...]
+    cutoff: float
+    elements: frozenset | None
+
+    def __call__(self, crystals: Sequence) -> list[np.ndarray]: ...
+
+
+def select_layers(layer_irreps: Sequence[str], layers: Sequence[int]) -> tuple[np.ndarray, str]:
+    """Columns of the concatenated features that belong to ``layers`` (empty: all; negative from the end)
+    and the irreps of the selection. -> (column indices (F',), irreps)."""
+    sizes = [e3nn.Irreps(ir).dim for ir in layer_irreps]
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    n = len(sizes)
+    chosen = list(range(n)) if not layers else list(layers)
+    for k in chosen:
+        if not -n <= k < n:
+            raise ConfigError(f"model.foundation.layers: layer {k} out of range; the checkpoint has {n} layers")
+    chosen = [k % n for k in chosen]
+    columns = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in chosen])
+    irreps = e3nn.Irreps("+".join(str(e3nn.Irreps(layer_irreps[k])) for k in chosen))
+    return columns, str(irreps)
+
+
+class BackboneFeatureSource:
+    """tensorprop's own :class:`~tensorprop.nn.backbone.Backbone` with random weights (``seed``) as a
+    feature source: one layer of features ``hidden_irreps``. A stand-in for tests, not a foundation model."""
+
+    def __init__(self, seed: int = 0, cutoff: float = 4.0,
+                 hidden_irreps: str = "8x0e + 4x1o + 4x2e + 2x3o", num_layers: int = 1):
+        from .config import ModelConfig
+
+        self.config = ModelConfig(cutoff=cutoff, hidden_irreps=hidden_irreps, num_layers=num_layers,
+                                  radial_hidden=(16,), head_irreps="4x0e + 2x1e + 2x2e", avg_num_neighbors=10.0,
+                                  targets=("epsilon",))
+        self.name, self.cutoff, self.elements = STAND_IN, cutoff, None
+        self.layer_irreps = (str(e3nn.Irreps(hidden_irreps)),)
+        self._transformed = _backbone_transform(self.config)
+        from .api import _example_batch
+
+        self.params = self._transformed.init(__import__("jax").random.PRNGKey(seed), _example_batch(cutoff))
+        digest = hashlib.sha256()
+        for module in sorted(self.params):
+            for key in sorted(self.params[module]):
+                digest.update(f"{module}/{key}".encode())
+                digest.update(np.asarray(self.params[module][key], np.float32).tobytes())
+        self.sha256 = digest.hexdigest()
+
+    def __call__(self, crystals: Sequence) -> list[np.ndarray]:
+        import jax
+
+        from .config import BatchConfig
+        from .data.batching import make_batches, node_slices
+        from .data.graph import build_graph
+
+        graphs = [build_graph(c, self.cutoff) for c in crystals]
+        budget = BatchConfig(max_nodes=max([64] + [g.n_nodes for g in graphs]),
+                             max_edges=max([2048] + [g.n_edges for g in graphs]), max_graphs=32, pad_mode="pow2")
+        out: list = [None] * len(graphs)
+        for idx, batch in make_batches(graphs, budget):
+            x = np.asarray(jax.device_get(_jitted_apply(self._transformed)(self.params, batch)))
+            for i, rows in zip(idx, node_slices(graphs, idx)):
+                out[i] = x[rows].astype(np.float32)
+        return out
+
+
+@functools.lru_cache(maxsize=4)
+def _backbone_transform(config):
+    import haiku as hk
+
+    from .nn.backbone import Backbone
+    from .nn.model import edge_vectors
+
+    def forward(batch):
+        vectors = edge_vectors(batch.positions, batch.senders, batch.receivers, batch.shifts)
+        return Backbone(config, name="backbone")(vectors, batch.numbers, batch.senders, batch.receivers,
+                                                 batch.edge_mask).array
+
+    return hk.without_apply_rng(hk.transform(forward))
+
+
+@functools.lru_cache(maxsize=4)
+def _jitted_apply(transformed):
+    import jax
+
+    return jax.jit(transformed.apply)
+
+
+def open_source(name: str, sha256: str = "") -> FeatureSource:
+    """The feature source ``name`` (``stand-in:nequip``, or a foundation checkpoint's name or path), its
+    weights checked against ``sha256`` when given (:class:`~tensorprop.errors.CheckpointError` if they differ)."""
+    from .errors import CheckpointError
+
+    if name == STAND_IN:
+        source = BackboneFeatureSource()
+    else:
+        source = _foundation_source(name, sha256)
+    if sha256 and source.sha256 != sha256:
+        raise CheckpointError(f"{name}: foundation weights have SHA256 {source.sha256}, the model was trained on "
+                              f"{sha256}; put the matching checkpoint in place")
+    return source
+
+
+def _foundation_source(name: str, sha256: str) -> FeatureSource:
+    try:
+        import tensorprop.foundation.model  # noqa: F401  (the Nequix port)
+    except ImportError:
+        raise ConfigError(f"model.foundation.name {name!r}: no Nequix port in this installation "
+                          f"(tensorprop.foundation); only {STAND_IN!r} is available") from None
+    from .foundation_source import NequixFeatureSource
+
+    return NequixFeatureSource(name, sha256)

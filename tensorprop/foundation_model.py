@@ -1,0 +1,74 @@
+"""A tensor model whose heads read the per-atom features of a frozen foundation model (``model.foundation``).
+
+The model file holds the heads' weights, the training statistics and the config, which names the
+foundation checkpoint and its SHA256 (``model_config.foundation``); the foundation weights
+themselves are found at load time by name (see :func:`tensorprop.feature_source.open_source`) and
+refused when their SHA256 differs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .api import TensorModel
+from .data.feature_batching import FeatureBatch
+from .errors import DataError
+from .physics.assemble import assemble_tensors
+
+__all__ = ["FoundationTensorModel"]
+
+
+class FoundationTensorModel(TensorModel):
+    """:class:`~tensorprop.api.TensorModel` on foundation features; ``source`` (optional) is the opened
+    feature source (otherwise opened on first use from ``config.foundation``'s name and SHA256)."""
+
+    MODEL_KIND = "foundation"
+
+    def __init__(self, config, params, stats=None, *, elements=None, metadata=None, source=None):
+        super().__init__(config, params, stats, elements=elements, metadata=metadata)
+        self._source = source
+        self._columns = None
+
+    @property
+    def source(self):
+        if self._source is None:
+            from .feature_source import open_source
+
+            fc = self.config.foundation
+            self._source = open_source(fc.name, fc.sha256)
+        return self._source
+
+    def apply(self, params, stats, batch: FeatureBatch) -> dict:
+        """FeatureBatch -> ``born_charges`` (N, 3, 3), ``epsilon``/``epsilon_log`` (G, 3, 3), as TensorModel."""
+        return assemble_tensors(self._network.apply(params, batch), batch.graph, stats)
+
+    def features(self, crystals) -> list[np.ndarray]:
+        """The heads' input features (n_atoms, F) of each crystal: the configured layers of the source's."""
+        from .feature_source import select_layers
+
+        source = self.source
+        if source.elements is not None:
+            for i, c in enumerate(crystals):
+                unknown = sorted(set(c.numbers.tolist()) - set(source.elements))
+                if unknown:
+                    from ase.data import chemical_symbols
+
+                    raise DataError(c.label or "<structure>", f"element(s) {', '.join(chemical_symbols[z] for z in unknown)} "
+                                    f"outside the foundation model {source.name}'s element set", i)
+        if self._columns is None:
+            self._columns, irreps = select_layers(source.layer_irreps, self.config.foundation.layers)
+        return [f[:, self._columns] for f in source(list(crystals))]
+
+    def _network_inputs(self, batch, idx, crystals):
+        features = self.features([crystals[i] for i in idx])
+        out = np.zeros((batch.numbers.shape[0], features[0].shape[1]), batch.positions.dtype)
+        rows = np.concatenate(features)
+        out[:len(rows)] = rows
+        return FeatureBatch(batch, out)
+
+    def with_params(self, params, metadata: dict | None = None) -> "FoundationTensorModel":
+        return FoundationTensorModel(self.config, params, self.stats, elements=self.elements,
+                                     metadata={**self.metadata, **(metadata or {})}, source=self._source)
+
+    def file_header(self) -> dict:
+        return {**super().file_header(), "model_kind": self.MODEL_KIND}

@@ -1,0 +1,47 @@
+"""The per-atom features of a Nequix checkpoint (:mod:`tensorprop.foundation`) as a feature source.
+
+Features of each structure: the hidden node features after every interaction layer (the
+checkpoint's hidden irreps, e.g. 128x0e + 64x1o + 32x2e + 32x3o, and the last layer's scalars),
+concatenated in layer order. Structures are batched a few at a time with the foundation model's own
+padding buckets, so a handful of shapes compile.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .data.batching import node_slices
+from .data.convert import as_crystal
+
+__all__ = ["NequixFeatureSource"]
+
+
+class NequixFeatureSource:
+    """Features of the Nequix checkpoint ``name`` (a published name or a path), checked against ``sha256``
+    when given; see :class:`tensorprop.feature_source.FeatureSource` for the attributes."""
+
+    def __init__(self, name: str, sha256: str = ""):
+        from .foundation.model import load_foundation_model
+
+        self.model = load_foundation_model(name, sha256=sha256 or None)
+        self.name, self.sha256, self.cutoff = name, self.model.sha256, float(self.model.cutoff)
+        self.elements = frozenset(int(z) for z in self.model.arch.atomic_numbers)
+        from .data.records import Crystal
+
+        probe = Crystal(numbers=[min(self.elements)] * 2, positions=[[0, 0, 0], [1.2, 1.2, 1.2]], cell=np.eye(3) * 9,
+                        pbc=True)
+        self.layer_irreps = tuple(str(x.irreps) for x in self.model.features(self.model.batch([probe])))
+
+    def __call__(self, crystals: Sequence) -> list[np.ndarray]:
+        crystals = [as_crystal(c) for c in crystals]
+        from .data.batching import collate
+        from .foundation.model import padded_size
+
+        graphs = self.model.graphs(crystals)
+        batch = collate(graphs, padded_size(sum(g.n_nodes for g in graphs)), padded_size(sum(g.n_edges for g in graphs)),
+                        len(graphs) + 1)
+        layers = self.model.features(batch)
+        x = np.concatenate([np.asarray(f.array, np.float32) for f in layers], axis=1)  # [N, F]
+        return [x[rows] for rows in node_slices(graphs, range(len(graphs)))]
