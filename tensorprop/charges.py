@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import jax
 import numpy as np
 
+from .compiled import shared_jit
 from .config import BatchConfig, ChargesConfig, ModelConfig, config_from_dict, config_to_dict
 from .data.batching import node_slices
 from .data.molecule_batching import make_molecule_batches, molecule_graphs
@@ -50,12 +51,12 @@ class ChargeModel:
         self.elements = None if elements is None else sorted(int(z) for z in elements)
         self.metadata = dict(metadata or {})
         self._network = transformed_charges_network(config, charges)
-        self._apply = jax.jit(self.apply)
+        self._apply = shared_jit(("charges", config, charges),
+                                 lambda: functools.partial(apply_charges, config, charges))
 
     def apply(self, params, stats, batch) -> dict:
         """ChargeBatch -> ``charges`` (N, K), ``sites`` (N, K, 3), ``dipole`` (G, 3) (``stats`` unused)."""
-        raw = self._network.apply(params, batch.graph)
-        return assemble_charges(raw["raw_charges"], raw["displacements"], batch.graph, batch.total_charge)
+        return apply_charges(self.config, self.charges_config, params, stats, batch)
 
     @property
     def n_parameters(self) -> int:
@@ -132,6 +133,12 @@ class ChargeModel:
     def __repr__(self):
         c = self.charges_config
         return f"ChargeModel({c.head}, n_dcm={c.n_dcm}, {self.n_parameters} parameters)"
+
+
+def apply_charges(config: ModelConfig, charges: ChargesConfig, params, stats, batch) -> dict:
+    """:meth:`ChargeModel.apply` as a function of the architecture (what the shared jit is keyed on)."""
+    raw = transformed_charges_network(config, charges).apply(params, batch.graph)
+    return assemble_charges(raw["raw_charges"], raw["displacements"], batch.graph, batch.total_charge)
 
 
 def _example_batch(cutoff: float):
