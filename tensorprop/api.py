@@ -268,8 +268,10 @@ def _jitted_init(config: ModelConfig):
     return jax.jit(transformed_network(config).init)
 
 
+@functools.lru_cache(maxsize=32)
 def param_shapes(config: ModelConfig):
-    """Shapes of the parameters of the network ``config`` describes (traced, not compiled or run)."""
+    """Shapes of the parameters of the network ``config`` describes (traced, not compiled or run; traced once per
+    architecture: the five members of the bundled model, of two architectures, trace it twice)."""
     shaped = jax.eval_shape(transformed_network(config).init, jax.random.PRNGKey(0), *_init_args(config))
     return jax.tree.map(lambda x: tuple(x.shape), shaped)
 

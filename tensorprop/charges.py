@@ -147,6 +147,7 @@ def _example_batch(cutoff: float):
     return make_molecule_batches([water], graphs, BatchConfig(max_nodes=3, max_edges=6, max_graphs=1), 1)[0][1]
 
 
+@functools.lru_cache(maxsize=16)
 def charge_param_shapes(config: ModelConfig, charges: ChargesConfig):
     net = transformed_charges_network(config, charges)
     shaped = jax.eval_shape(net.init, jax.random.PRNGKey(0), _example_batch(config.cutoff).graph)
