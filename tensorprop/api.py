@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -20,12 +21,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .compiled import shared_jit
 from .config import BatchConfig, FitConfig, ModelConfig, config_from_dict, config_to_dict, read_yaml_mapping
-from .data.batching import make_batches, node_slices
+from .data.batching import make_batches, node_slices, prediction_batches
 from .data.graph import build_graph
 from .data.validate import MIN_DISTANCE, check_crystal, check_graph_distances
 from .data.convert import as_crystal
 from .errors import BatchBudgetError, CheckpointError, ConfigError, DataError
+from .memory import format_bytes, prediction_bytes
 from .model_file import read_model_file, write_model_file
 from .nn.backbone import NUM_ELEMENTS
 from .nn.model import transformed_network
@@ -35,6 +38,8 @@ __all__ = ["TensorModel", "build_model", "load_model", "MAX_PREDICT_EDGES"]
 
 #: largest structure (edges within the cutoff) that ``predict`` accepts by default: about 15 GiB with the bundled model
 MAX_PREDICT_EDGES = 500_000
+#: structures with more edges get a line on stderr (atoms, edges, memory) when ``predict_many`` shows progress
+LARGE_STRUCTURE_EDGES = 1 << 16
 #: outputs of :meth:`TensorModel.predict_many` with one entry per atom: Z* (n_atoms, 3, 3) in e and, for
 #: an ensemble, its members' spread (n_atoms,) in e
 PER_ATOM_OUTPUTS = ("born_charges", "born_charges_spread")
@@ -66,7 +71,7 @@ class TensorModel:
         self.elements = None if elements is None else sorted(int(z) for z in elements)
         self.metadata = dict(metadata or {})
         self._network = transformed_network(config)
-        self._apply = jax.jit(self.apply)
+        self._apply = compiled_apply(config)
 
     # -- pure functions for training -----------------------------------------------------
     def apply(self, params, stats, batch) -> dict:
@@ -75,27 +80,12 @@ class TensorModel:
         With ``config.head == "field"`` the tensors are derivatives of the field-coupled energy
         (no ``epsilon_log``; see :meth:`response` for energy, forces, dipole and polarisability).
         """
-        if self.config.targets == ("field",):  # a FieldBatch: everything at each structure's own field
-            return self.response(params, stats, batch.graph, batch.field, want=("born_charges",))
-        if self.config.head == "field":
-            return self.response(params, stats, batch, want=self.config.targets)
-        return assemble_tensors(self._network.apply(params, batch), batch, stats)
+        return apply_network(self.config, params, stats, batch)
 
     def response(self, params, stats, batch, field=None, want=("born_charges", "epsilon")) -> dict:
         """Field model only: energy (G,) eV, forces (N, 3) eV/A, dipole (G, 3) e*A, born_charges (N, 3, 3) e,
         polarisability (G, 3, 3) e*A^2/V and epsilon (G, 3, 3) at ``field`` (G, 3) V/A (default zero)."""
-        from .physics.field_response import field_response, neutral_species_charges
-
-        if self.config.head != "field":
-            raise ConfigError("response() needs a field model (model.head: field)")
-        charges = neutral_species_charges(stats, batch)
-        shift = jnp.asarray(stats.get("energy_shift", np.zeros(NUM_ELEMENTS)), batch.positions.dtype)[batch.numbers]
-        reference = jax.ops.segment_sum(shift * batch.node_mask, batch.node_graph, num_segments=batch.n_graphs)
-
-        def energy(positions, f):
-            return self._network.apply(params, batch._replace(positions=positions), f, charges) + reference
-
-        return field_response(energy, batch, field, want=want)
+        return field_model_response(self.config, params, stats, batch, field, want)
 
     @property
     def n_parameters(self) -> int:
@@ -153,7 +143,7 @@ class TensorModel:
     def predict_many(self, structures: Iterable[Any], *, batch: BatchConfig | None = None,
                      progress: bool = False, unseen_elements: str = "error",
                      max_edges: int = MAX_PREDICT_EDGES) -> list[dict[str, np.ndarray]]:
-        """Predict many structures, batched into a few padded shapes (powers of two).
+        """Predict many structures, batched into few padded shapes (:func:`.data.batching.prediction_batches`).
 
         ``unseen_elements``: ``"error"`` (default) refuses structures with elements the model
         was not trained on, ``"warn"`` predicts them with a warning. ``max_edges``: a structure with
@@ -178,21 +168,23 @@ class TensorModel:
             if g.n_edges > max_edges:
                 raise BatchBudgetError(
                     f"{crystals[i].label or '<structure>'}, structure {i}: {g.n_nodes} atoms and {g.n_edges} edges "
-                    f"within the {self.config.cutoff} A cutoff, more than max_edges={max_edges} (roughly "
-                    f"{g.n_edges * 30 / 1024:.3g} MiB to predict at once); pass a larger max_edges "
-                    "(CLI: --max-edges) if the machine has the memory")
-        if batch is None:
-            batch = BatchConfig(max_nodes=max([256] + [g.n_nodes for g in graphs]),
-                                max_edges=max([8192] + [g.n_edges for g in graphs]),
-                                max_graphs=64, pad_mode="pow2")
+                    f"within the {self.config.cutoff} A cutoff, more than max_edges={max_edges} (about "
+                    f"{format_bytes(prediction_bytes(self, g.n_edges))} to predict with this model); pass a larger "
+                    "max_edges (CLI: --max-edges) if the machine has the memory")
+            if progress and g.n_edges > LARGE_STRUCTURE_EDGES:
+                print(f"predict: {crystals[i].label or 'structure'} {i}: {g.n_nodes} atoms, {g.n_edges} edges, about "
+                      f"{format_bytes(prediction_bytes(self, g.n_edges))} and minutes of CPU", file=sys.stderr)
+        if batch is None:  # structures beyond it are predicted alone (prediction_batches)
+            batch = BatchConfig(max_nodes=256, max_edges=8192, max_graphs=64, pad_mode="pow2")
         results: list[dict | None] = [None] * len(graphs)
-        batches = make_batches(graphs, batch)
+        batches = prediction_batches(graphs, batch)
         if progress:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="predict", unit="batch")
         for idx, b in batches:
-            out = jax.device_get(self._apply(self.params, self.stats, self._network_inputs(b, idx, crystals)))
+            inputs = self._network_inputs(b, idx, crystals)
+            out = jax.device_get(self._evaluate(inputs, progress=progress and b.senders.shape[0] > LARGE_STRUCTURE_EDGES))
             for k, (i, atoms) in enumerate(zip(idx, node_slices(graphs, idx))):
                 res = {key: np.asarray(out[key][atoms], np.float64) for key in PER_ATOM_OUTPUTS if key in out}
                 res.update({key: np.asarray(out[key][k], np.float64) for key in PER_STRUCTURE_OUTPUTS if key in out})
@@ -203,6 +195,10 @@ class TensorModel:
         """What the network reads for the padded ``batch`` of ``crystals[i], i in idx``: the batch itself
         (a foundation-feature model adds the structures' features, see ``foundation_model.py``)."""
         return batch
+
+    def _evaluate(self, batch, progress: bool = False) -> dict:
+        """The compiled network on one padded batch (the function shared by every model of this architecture)."""
+        return self._apply(self.params, self.stats, batch)
 
     # -- persistence ---------------------------------------------------------------------
     def file_header(self) -> dict:
@@ -236,6 +232,41 @@ class TensorModel:
         return f"TensorModel({heads}, {self.n_parameters} parameters, cutoff={self.config.cutoff} A)"
 
 
+def apply_network(config: ModelConfig, params, stats, batch) -> dict:
+    """:meth:`TensorModel.apply` as a function of the architecture ``config`` (what jit is keyed on)."""
+    if config.targets == ("field",):  # a FieldBatch: everything at each structure's own field
+        return field_model_response(config, params, stats, batch.graph, batch.field, want=("born_charges",))
+    if config.head == "field":
+        return field_model_response(config, params, stats, batch, want=config.targets)
+    if config.foundation is not None:  # a FeatureBatch: heads on precomputed per-atom features
+        return assemble_tensors(transformed_network(config).apply(params, batch), batch.graph, stats)
+    return assemble_tensors(transformed_network(config).apply(params, batch), batch, stats)
+
+
+def field_model_response(config: ModelConfig, params, stats, batch, field=None,
+                         want=("born_charges", "epsilon")) -> dict:
+    """:meth:`TensorModel.response` as a function of the architecture ``config``."""
+    from .physics.field_response import field_response, neutral_species_charges
+
+    if config.head != "field":
+        raise ConfigError("response() needs a field model (model.head: field)")
+    network = transformed_network(config)
+    charges = neutral_species_charges(stats, batch)
+    shift = jnp.asarray(stats.get("energy_shift", np.zeros(NUM_ELEMENTS)), batch.positions.dtype)[batch.numbers]
+    reference = jax.ops.segment_sum(shift * batch.node_mask, batch.node_graph, num_segments=batch.n_graphs)
+
+    def energy(positions, f):
+        return network.apply(params, batch._replace(positions=positions), f, charges) + reference
+
+    return field_response(energy, batch, field, want=want)
+
+
+def compiled_apply(config: ModelConfig):
+    """``jax.jit(apply_network)`` for ``config``: one per architecture, shared by all its models
+    (:func:`tensorprop.compiled.shared_jit`), compiled once per padded shape."""
+    return shared_jit(("tensors", config), lambda: functools.partial(apply_network, config))
+
+
 def _example_batch(cutoff: float):
     """A two-atom rock-salt batch used to initialise parameters (shapes only matter)."""
     from .data.records import Crystal
@@ -267,8 +298,10 @@ def _jitted_init(config: ModelConfig):
     return jax.jit(transformed_network(config).init)
 
 
+@functools.lru_cache(maxsize=32)
 def param_shapes(config: ModelConfig):
-    """Shapes of the parameters of the network ``config`` describes (traced, not compiled or run)."""
+    """Shapes of the parameters of the network ``config`` describes (traced, not compiled or run; traced once per
+    architecture: the five members of the bundled model, of two architectures, trace it twice)."""
     shaped = jax.eval_shape(transformed_network(config).init, jax.random.PRNGKey(0), *_init_args(config))
     return jax.tree.map(lambda x: tuple(x.shape), shaped)
 

@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import jax
 import numpy as np
 
+from .compiled import shared_jit
 from .config import BatchConfig, ChargesConfig, ModelConfig, config_from_dict, config_to_dict
 from .data.batching import node_slices
 from .data.molecule_batching import make_molecule_batches, molecule_graphs
@@ -50,12 +51,12 @@ class ChargeModel:
         self.elements = None if elements is None else sorted(int(z) for z in elements)
         self.metadata = dict(metadata or {})
         self._network = transformed_charges_network(config, charges)
-        self._apply = jax.jit(self.apply)
+        self._apply = shared_jit(("charges", config, charges),
+                                 lambda: functools.partial(apply_charges, config, charges))
 
     def apply(self, params, stats, batch) -> dict:
         """ChargeBatch -> ``charges`` (N, K), ``sites`` (N, K, 3), ``dipole`` (G, 3) (``stats`` unused)."""
-        raw = self._network.apply(params, batch.graph)
-        return assemble_charges(raw["raw_charges"], raw["displacements"], batch.graph, batch.total_charge)
+        return apply_charges(self.config, self.charges_config, params, stats, batch)
 
     @property
     def n_parameters(self) -> int:
@@ -134,12 +135,19 @@ class ChargeModel:
         return f"ChargeModel({c.head}, n_dcm={c.n_dcm}, {self.n_parameters} parameters)"
 
 
+def apply_charges(config: ModelConfig, charges: ChargesConfig, params, stats, batch) -> dict:
+    """:meth:`ChargeModel.apply` as a function of the architecture (what the shared jit is keyed on)."""
+    raw = transformed_charges_network(config, charges).apply(params, batch.graph)
+    return assemble_charges(raw["raw_charges"], raw["displacements"], batch.graph, batch.total_charge)
+
+
 def _example_batch(cutoff: float):
     water = Molecule(numbers=[8, 1, 1], positions=[[0, 0, 0], [0.76, 0.59, 0], [-0.76, 0.59, 0]])
     graphs = molecule_graphs([water], max(cutoff, 2.0))
     return make_molecule_batches([water], graphs, BatchConfig(max_nodes=3, max_edges=6, max_graphs=1), 1)[0][1]
 
 
+@functools.lru_cache(maxsize=16)
 def charge_param_shapes(config: ModelConfig, charges: ChargesConfig):
     net = transformed_charges_network(config, charges)
     shaped = jax.eval_shape(net.init, jax.random.PRNGKey(0), _example_batch(config.cutoff).graph)

@@ -9,18 +9,24 @@ structure (eps_inf), which flags predictions to distrust (BENCHMARKS.md measures
 
 Members may differ in architecture and in training data (e.g. a Z*-only run, an eps-only run and
 runs with other seeds); they must share the neighbour-graph cutoff, since one graph feeds them all.
-Prediction costs about the members' summed cost (one compiled function runs them all).
+Prediction costs about the members' summed cost. One compiled function runs them all: members of
+one architecture are stacked and vmapped (a five-member ensemble compiles once per padded shape,
+shared with every ensemble of the same member architectures); batches with more than
+:data:`SEQUENTIAL_EDGES` padded edges run the members one after another instead (each through its
+architecture's shared compiled function), so that memory is one member's, not all of them at once.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 
-from .api import TensorModel, load_model
+from .api import TensorModel, apply_network, load_model
+from .compiled import shared_jit
 from .errors import CheckpointError, ConfigError
 from .model_file import write_model_file
 from .physics.tensors import epsilon_from_log
@@ -31,6 +37,8 @@ __all__ = ["EnsembleModel", "ensemble", "ensemble_mean", "member_spread"]
 MODEL_KIND = "ensemble"
 #: metadata that the ensemble carries over when every member has the same value (the training data)
 SHARED_METADATA = ("dataset", "n_train")
+#: batches with more padded edges than this evaluate the members one after another (peak memory of one member)
+SEQUENTIAL_EDGES = 1 << 16
 
 
 def member_spread(tensors: Sequence, mean) -> jax.Array:
@@ -65,6 +73,27 @@ def ensemble_mean(outputs: Sequence[dict]) -> dict:
     return out
 
 
+def stacked_apply(configs: tuple, params: Sequence, stats: Sequence, batch) -> dict:
+    """The members' :func:`ensemble_mean` on one padded batch, members grouped by architecture.
+
+    ``configs``, ``params``, ``stats``: one entry per member. The members of each group (same config,
+    same statistics keys) are stacked along a leading axis and evaluated by one ``jax.vmap``; under
+    jit, an ensemble of K members of one architecture is one network compiled once, not K.
+    """
+    groups: dict = {}
+    for k, (config, s) in enumerate(zip(configs, stats)):
+        groups.setdefault((config, tuple(sorted(s))), []).append(k)
+    outputs = [None] * len(configs)
+    for (config, _), ks in groups.items():
+        stack = lambda *xs: jnp.stack([jnp.asarray(x) for x in xs])  # noqa: E731
+        p = jax.tree.map(stack, *[params[k] for k in ks])
+        s = jax.tree.map(stack, *[stats[k] for k in ks])
+        out = jax.vmap(functools.partial(apply_network, config), in_axes=(0, 0, None))(p, s, batch)
+        for j, k in enumerate(ks):
+            outputs[k] = {key: value[j] for key, value in out.items()}
+    return ensemble_mean(outputs)
+
+
 class EnsembleModel(TensorModel):
     """Trained tensor models averaged (see the module docstring); predicts like a :class:`TensorModel`.
 
@@ -97,12 +126,25 @@ class EnsembleModel(TensorModel):
         shared = {k: members[0].metadata[k] for k in SHARED_METADATA
                   if all(k in m.metadata and m.metadata[k] == members[0].metadata[k] for m in members)}
         self.metadata = {**shared, **(metadata or {})}
-        self._apply = jax.jit(self.apply)
+        configs = tuple(m.config for m in members)
+        self._apply = shared_jit(("ensemble", configs), lambda: functools.partial(stacked_apply, configs))
 
     def apply(self, params, stats, batch) -> dict:
         """Padded batch -> the members' mean ``born_charges`` (N, 3, 3), ``epsilon``/``epsilon_log`` (G, 3, 3).
         ``params`` and ``stats`` are tuples with one entry per member."""
-        return ensemble_mean([m.apply(p, s, batch) for m, p, s in zip(self.members, params, stats)])
+        return stacked_apply(tuple(m.config for m in self.members), params, stats, batch)
+
+    def _evaluate(self, batch, progress: bool = False) -> dict:
+        """The compiled mean over members of one padded batch: vmapped members, or (a batch of more than
+        :data:`SEQUENTIAL_EDGES` edges) one member after another, at one member's peak memory."""
+        if batch.senders.shape[0] <= SEQUENTIAL_EDGES:
+            return self._apply(self.params, self.stats, batch)
+        members = self.members
+        if progress:
+            from tqdm.auto import tqdm
+
+            members = tqdm(members, desc="ensemble members", unit="member")
+        return ensemble_mean([jax.device_get(m._evaluate(batch)) for m in members])
 
     @property
     def targets(self) -> tuple[str, ...]:

@@ -13,7 +13,6 @@ import numpy as np
 from .api import TensorModel
 from .data.feature_batching import FeatureBatch
 from .errors import DataError
-from .physics.assemble import assemble_tensors
 
 __all__ = ["FoundationTensorModel"]
 
@@ -37,10 +36,6 @@ class FoundationTensorModel(TensorModel):
             fc = self.config.foundation
             self._source = open_source(fc.name, fc.sha256)
         return self._source
-
-    def apply(self, params, stats, batch: FeatureBatch) -> dict:
-        """FeatureBatch -> ``born_charges`` (N, 3, 3), ``epsilon``/``epsilon_log`` (G, 3, 3), as TensorModel."""
-        return assemble_tensors(self._network.apply(params, batch), batch.graph, stats)
 
     def features(self, crystals) -> list[np.ndarray]:
         """The heads' input features (n_atoms, F) of each crystal: the configured layers of the source's."""

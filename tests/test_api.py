@@ -108,11 +108,14 @@ def test_huge_structure_is_refused_before_it_uses_memory(tiny_model, tmp_path, c
     guard lets it through."""
     from tensorprop.cli import main
     from tensorprop.errors import BatchBudgetError
+    from tensorprop.memory import format_bytes, prediction_bytes
 
     crystal = rocksalt_nacl()
     edges = tensorprop.data.graph.build_graph(crystal, tiny_model.config.cutoff).n_edges
+    need = format_bytes(prediction_bytes(tiny_model, edges))  # measured on this model's compiled network
+    assert need.split()[1] in ("KiB", "MiB") and float(need.split()[0]) > 0
     with pytest.raises(BatchBudgetError, match=rf"NaCl, structure 0: 2 atoms and {edges} edges .* more than "
-                                               rf"max_edges={edges - 1} \(roughly 1.05 MiB"):
+                                               rf"max_edges={edges - 1} \(about {need} to predict with this model"):
         tiny_model.predict_many([crystal], max_edges=edges - 1)
     assert len(tiny_model.predict_many([crystal], max_edges=edges)) == 1
     model_path = tiny_model.save(tmp_path / "tiny.npz")

@@ -64,3 +64,27 @@ def test_labels_are_carried(graphs):
 def test_structure_larger_than_budget_is_a_clear_error(graphs):
     with pytest.raises(BatchBudgetError, match=r"structure 3 \(triclinic\) has 16 atoms"):
         pack(graphs, BatchConfig(max_nodes=8, max_edges=10000, max_graphs=4))
+
+
+def test_prediction_batches_compile_few_shapes(graphs):
+    from tensorprop.data.batching import MIN_PREDICTION_PADDING, prediction_batches
+
+    budget = BatchConfig(max_nodes=24, max_edges=1200, max_graphs=4, pad_mode="pow2")
+    batches = prediction_batches(graphs, budget)
+    assert sorted(np.concatenate([idx for idx, _ in batches]).tolist()) == list(range(len(graphs)))
+    assert len(batches) > 2
+    assert {(b.numbers.shape[0], b.senders.shape[0], b.n_graphs) for _, b in batches} == {(25, 1201, 5)}  # a data set
+    # one or two small structures: one shape, at least the floor
+    small = [prediction_batches([g], budget)[0][1] for g in graphs[:3]] + [prediction_batches(graphs[:2], budget)[0][1]]
+    assert {(b.numbers.shape[0], b.senders.shape[0], b.n_graphs) for b in small} == {MIN_PREDICTION_PADDING}
+    # a structure beyond the budget is a batch of its own, the others still share the budget's shape
+    tight = BatchConfig(max_nodes=8, max_edges=300, max_graphs=4, pad_mode="pow2")
+    big = [i for i, g in enumerate(graphs) if g.n_nodes > 8 or g.n_edges > 300]
+    assert big
+    batches = prediction_batches(graphs, tight)
+    alone = [idx for idx, b in batches if len(idx) == 1 and idx[0] in big]
+    assert len(alone) == len(big)
+    for idx, b in batches:
+        assert b.node_mask.sum() == sum(graphs[i].n_nodes for i in idx)
+        if idx[0] not in big:
+            assert (b.numbers.shape[0], b.senders.shape[0], b.n_graphs) == (9, 301, 5)

@@ -19,11 +19,14 @@ from ..errors import BatchBudgetError
 from .graph import Graph
 
 __all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "collate_in_budget", "make_batches", "node_slices",
+           "prediction_batches", "MIN_PREDICTION_PADDING",
            "padding_efficiency",
            "epoch_batches", "index_stream", "rotate_batch", "graph_part",
            "random_rotations", "step_rotations"]
 
 _DUMMY_EDGE = np.array([1.0, 0.0, 0.0])  # vector of padded edges, Angstrom (masked out)
+#: smallest padded (nodes, edges, graphs) of a prediction batch, so that small jobs share one compiled shape
+MIN_PREDICTION_PADDING = (32, 2048, 4)
 
 
 class GraphBatch(NamedTuple):
@@ -164,6 +167,29 @@ def make_batches(graphs: Sequence[Graph], budget: BatchConfig, order: Iterable[i
                  dtype=np.float32) -> list[tuple[np.ndarray, GraphBatch]]:
     """Pack and collate: a list of (graph indices, padded batch)."""
     return [(idx, collate_in_budget([graphs[i] for i in idx], budget, dtype)) for idx in pack(graphs, budget, order)]
+
+
+def prediction_batches(graphs: Sequence[Graph], budget: BatchConfig,
+                       dtype=np.float32) -> list[tuple[np.ndarray, GraphBatch]]:
+    """Pack and collate for prediction with few padded shapes (each one a compilation).
+
+    Structures within the budget: a job that fits one batch is padded to powers of two, but no
+    smaller than :data:`MIN_PREDICTION_PADDING` (one or two small structures: one shape); a job of
+    several batches (or ``budget.pad_mode == "budget"``) pads every batch to the budget (one shape
+    for a data set). A structure beyond the budget is a batch of its own, padded to powers of two.
+    """
+    alone = [i for i, g in enumerate(graphs) if g.n_nodes > budget.max_nodes or g.n_edges > budget.max_edges]
+    groups = pack(graphs, budget, order=sorted(set(range(len(graphs))) - set(alone)))
+    full = (budget.max_nodes + 1, budget.max_edges + 1, budget.max_graphs + 1)
+    out = []
+    for idx in groups + [np.array([i]) for i in alone]:
+        if (len(groups) > 1 or budget.pad_mode == "budget") and idx[0] not in alone:
+            sizes = full
+        else:
+            real = (sum(graphs[i].n_nodes for i in idx), sum(graphs[i].n_edges for i in idx), len(idx))
+            sizes = tuple(max(_next_pow2(n + 1), floor) for n, floor in zip(real, MIN_PREDICTION_PADDING))
+        out.append((idx, collate([graphs[i] for i in idx], *sizes, dtype=dtype)))
+    return out
 
 
 def graph_part(batch) -> GraphBatch:

@@ -1,0 +1,98 @@
+"""Cold and warm start of ``tensorprop predict``, compiled shapes and ensemble throughput.
+
+    PYTHONPATH=CODE python benchmarks/cold_start.py [--split all|test|none] [--repeat 1]
+
+1. ``python -c "import tensorprop"`` in a new process (wall seconds, peak RSS);
+2. ``python -m tensorprop.cli predict default POSCAR`` (2-atom MgO) in a new process with an empty
+   compilation cache (``TENSORPROP_CACHE_DIR`` a fresh folder), then again with that cache warm;
+3. in this process, with another fresh cache folder: the bundled model's first ``predict_many`` over
+   phonon-becs (``--split``; compile included), a second pass (structures/s) and the number of padded
+   shapes compiled for the data set and for one structure (``_cache_size`` of the jitted function).
+
+Children inherit PYTHONPATH, so the same script times any checkout. Prints JSON with the machine and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+POSCAR = "MgO\n1.0\n0 2.1 2.1\n2.1 0 2.1\n2.1 2.1 0\nMg O\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n"
+
+
+def timed_child(args: list[str], env: dict) -> dict:
+    """Wall seconds, CPU seconds and peak resident memory (MiB) of one child process."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    if status != 0:
+        raise RuntimeError(f"{args} failed: {proc.stderr.read().decode()[-2000:]}")
+    return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+            "peak_rss_mib": round(usage.ru_maxrss / 1024)}
+
+
+def compiled_count(model) -> int:
+    fn = model._apply
+    return fn._cache_size() if hasattr(fn, "_cache_size") else -1
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser()
+    p.add_argument("--split", default="all", choices=["all", "test", "none"])
+    p.add_argument("--repeat", type=int, default=1)
+    args = p.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="tp-cold-"))
+    poscar = work / "POSCAR"
+    poscar.write_text(POSCAR)
+    env = {**os.environ, "TENSORPROP_CACHE_DIR": str(work / "cache")}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    out: dict = {"date": datetime.date.today().isoformat(), "machine": platform.processor() or platform.machine(),
+                 "cpus": os.cpu_count(), "load_avg": os.getloadavg()[0]}
+    predict = [sys.executable, "-m", "tensorprop.cli", "predict", "default", str(poscar)]
+    runs = []
+    for _ in range(args.repeat):
+        import_run = timed_child([sys.executable, "-c", "import tensorprop"], env)
+        env["TENSORPROP_CACHE_DIR"] = str(work / f"cache{len(runs)}")  # empty: a cold start
+        cold = timed_child(predict, env)
+        print(json.dumps({"import": import_run, "cold_predict": cold}), flush=True)  # partial results as they come
+        runs.append({"import": import_run, "cold_predict": cold, "warm_predict": timed_child(predict, env)})
+        print(json.dumps(runs[-1]), flush=True)
+    out["runs"] = runs
+    if args.split != "none":
+        os.environ["TENSORPROP_CACHE_DIR"] = str(work / "cache-inprocess")
+        import tensorprop
+
+        model = tensorprop.load_model()
+        data = tensorprop.load_dataset("phonon-becs")
+        structures = list(data) if args.split == "all" else list(data.split("test"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.predict(structures[0])
+            one = compiled_count(model)
+            t = time.perf_counter()
+            model.predict_many(structures, unseen_elements="warn")
+            first = time.perf_counter() - t
+            print(json.dumps({"first_call_s": round(first, 1), "shapes_one_structure": one}), flush=True)
+            t = time.perf_counter()
+            model.predict_many(structures, unseen_elements="warn")
+            second = time.perf_counter() - t
+        out["predict_many"] = {"structures": len(structures), "first_call_s": round(first, 1),
+                               "second_call_s": round(second, 1),
+                               "structures_per_s": round(len(structures) / second, 1),
+                               "shapes_one_structure": one, "shapes_after_data_set": compiled_count(model)}
+    print(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Compiled prediction functions shared by every model instance, and JAX's persistent compilation cache.
+
+``jax.jit`` compiles once per jitted function and padded input shape. A function jitted per model
+instance recompiles every shape for every instance (and for each member of an ensemble); here one
+jitted function is kept per architecture, keyed on the frozen config (plus, for ensembles, the
+members' grouping), for the life of the process. Compiled executables also go to JAX's persistent
+cache on disk, so a new process with a warm cache loads them instead of compiling:
+
+- ``TENSORPROP_CACHE_DIR``: its folder (default ``$XDG_CACHE_HOME/tensorprop/jax``, i.e.
+  ``~/.cache/tensorprop/jax``); ``off`` (or ``0``, ``none``, empty) turns it off. A folder that cannot
+  be created or written turns it off with one warning. An unreadable or foreign entry is ignored
+  and rebuilt by JAX (with a warning), never an error; JAX writes entries atomically, so several
+  processes may share the folder. A JAX cache folder the user configured already is left alone.
+
+:data:`TRACES` counts the traces of each shared function (one per new padded shape), so a test can
+check that a second instance of an architecture compiles nothing new.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import warnings
+from pathlib import Path
+from typing import Callable, Hashable
+
+import jax
+
+__all__ = ["shared_jit", "TRACES", "cache_dir", "enable_compilation_cache"]
+
+#: traces (compilations) of each shared function, by its key; one per new padded shape
+TRACES: collections.Counter = collections.Counter()
+_FUNCTIONS: dict = {}
+_CACHE_STATE: dict = {}
+#: compiles shorter than this (s) are not written to the disk cache (JAX's own default is 1 s)
+MIN_COMPILE_SECONDS = 0.5
+
+
+def shared_jit(key: Hashable, make: Callable[[], Callable]) -> Callable:
+    """The jitted function for ``key``, made once per process from ``make()`` (called on a miss only).
+
+    ``key``: hashable and equal for equal architectures, e.g. ``("tensors", model_config)``.
+    """
+    jitted = _FUNCTIONS.get(key)
+    if jitted is None:
+        enable_compilation_cache()
+        fn = make()
+
+        def counted(*args, **kwargs):  # runs at trace time only: counts compilations
+            TRACES[key] += 1
+            return fn(*args, **kwargs)
+
+        jitted = _FUNCTIONS[key] = jax.jit(counted)
+    return jitted
+
+
+def cache_dir() -> Path | None:
+    """The persistent compilation cache folder ``TENSORPROP_CACHE_DIR`` names (None: turned off)."""
+    value = os.environ.get("TENSORPROP_CACHE_DIR")
+    if value is None:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(base) / "tensorprop" / "jax"
+    if value.strip().lower() in ("", "0", "off", "none", "false", "no"):
+        return None
+    return Path(value).expanduser()
+
+
+def enable_compilation_cache() -> Path | None:
+    """Point JAX's persistent compilation cache at :func:`cache_dir` (once per process); returns the folder
+    in use, or None when it is off or the user configured JAX's cache already."""
+    if "dir" in _CACHE_STATE:
+        return _CACHE_STATE["dir"]
+    _CACHE_STATE["dir"] = None
+    if jax.config.jax_compilation_cache_dir:  # set by the user (JAX_COMPILATION_CACHE_DIR): keep it
+        return None
+    path = cache_dir()
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError("not writable")
+    except OSError as exc:
+        warnings.warn(f"{path}: compilation cache folder unusable ({exc}); compiling without it "
+                      "(set TENSORPROP_CACHE_DIR to another folder, or to 'off')", stacklevel=3)
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    _CACHE_STATE["dir"] = path
+    return path
