@@ -2,7 +2,7 @@
 
 ``tensorprop predict MODEL big.xyz --out preds.jsonl [--shard I/N] [--resume]`` runs :func:`screen`:
 
-- frames are read lazily (ext-xyz one frame at a time), predicted in chunks of ``chunk`` frames
+- frames are read lazily (``readers.iter_structures``: ext-xyz one frame at a time), predicted in chunks of ``chunk`` frames
   with ``model.predict_many`` and written as JSON lines, one per frame, flushed after each chunk;
   memory does not grow with the file's length;
 - ``--shard I/N`` takes frames ``k`` with ``k % N == I`` (``k``: 0-based frame number over all
@@ -27,13 +27,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 
+from .data.readers import iter_structures
 from .errors import DataError, TensorpropError
 
-__all__ = ["parse_shard", "structure_hash", "iter_frames", "read_done", "screen", "join_shards"]
+__all__ = ["parse_shard", "structure_hash", "read_done", "screen", "join_shards"]
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -53,40 +54,6 @@ def structure_hash(crystal) -> str:
     for a, dtype in ((crystal.numbers, np.int64), (crystal.cell, np.float64), (crystal.positions, np.float64)):
         h.update(np.ascontiguousarray(np.asarray(a, dtype)).tobytes())
     return h.hexdigest()[:16]
-
-
-def iter_frames(paths: Iterable[str | os.PathLike], *, format: str | None = None,
-                keep: Callable[[int], bool] | None = None) -> Iterator[tuple[int, str, int, object]]:
-    """``(k, path, index, crystal)`` over every structure of ``paths`` in order: ``k`` counts from 0 over
-    all files, ``index`` within the file.
-
-    ext-xyz files are read lazily and frames with ``keep(k)`` False are not parsed; POSCAR and CIF
-    files (one or a few structures) are read whole.
-    """
-    from .data.readers import _format_of, _read_cif, _read_vasp, iter_extxyz
-
-    offset = 0
-    for path in paths:
-        p = Path(path)
-        if not p.exists():
-            raise DataError(str(path), "no such file")
-        fmt = _format_of(p, format)
-        if fmt == "extxyz":
-            seen = [0]
-
-            def keep_here(index, base=offset, seen=seen):
-                seen[0] = index + 1
-                return keep is None or keep(base + index)
-
-            for c in iter_extxyz(p, require_labels=False, allow_left_handed=True, keep=keep_here):
-                yield offset + seen[0] - 1, str(p), seen[0] - 1, c  # keep_here saw this frame last
-            offset += seen[0]
-        else:
-            crystals = _read_cif(p, True) if fmt == "cif" else [_read_vasp(p, True)]
-            for j, c in enumerate(crystals):
-                if keep is None or keep(offset + j):
-                    yield offset + j, str(p), j, c
-            offset += len(crystals)
 
 
 def read_done(out: str | os.PathLike, shard: tuple[int, int] = (0, 1)) -> dict[int, str]:
@@ -158,7 +125,7 @@ def screen(model, paths: Iterable[str | os.PathLike], out: str | os.PathLike, *,
             counts["frames"] += len(block)
 
         block = []
-        for frame in iter_frames(paths, format=format, keep=lambda k: k % n == i):
+        for frame in iter_structures(paths, format=format, allow_left_handed=True, keep=lambda k: k % n == i):
             block.append(frame)
             if len(block) == chunk:
                 flush(block)

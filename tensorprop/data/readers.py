@@ -48,20 +48,6 @@ FORMATS = tuple(sorted(_FORMAT_ALIASES))
 _SNIFF_BYTES = 65536
 
 
-def _read_bytes(path: str | os.PathLike, limit: int = -1) -> bytes:
-    """The file's bytes (the first ``limit`` of them, when given); DataError naming the file when unreadable."""
-    p = Path(path)
-    try:
-        with open(p, "rb") as fh:
-            return fh.read(limit)
-    except FileNotFoundError:
-        raise DataError(str(path), "no such file") from None
-    except IsADirectoryError:
-        raise DataError(str(path), "is a directory, not a file") from None
-    except OSError as exc:
-        raise DataError(str(path), f"cannot read file: {exc}") from None
-
-
 def _open_binary(path: str | os.PathLike):
     """The file opened for reading bytes; DataError naming the file when it cannot be opened."""
     try:
@@ -72,6 +58,15 @@ def _open_binary(path: str | os.PathLike):
         raise DataError(str(path), "is a directory, not a file") from None
     except OSError as exc:
         raise DataError(str(path), f"cannot read file: {exc}") from None
+
+
+def _read_bytes(path: str | os.PathLike, limit: int = -1) -> bytes:
+    """The file's bytes (the first ``limit`` of them, when given); DataError naming the file when unreadable."""
+    with _open_binary(path) as fh:
+        try:
+            return fh.read(limit)
+        except OSError as exc:
+            raise DataError(str(path), f"cannot read file: {exc}") from None
 
 
 def _split_frames(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, str]]:
@@ -348,25 +343,45 @@ def read_structure(path: str | os.PathLike, *, format: str | None = None,
     return next(iter_extxyz(p, require_labels=False, allow_left_handed=allow_left_handed))
 
 
-def read_structures(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format: str | None = None,
-                    allow_left_handed: bool = False) -> list[Crystal]:
-    """Read several files with :func:`read_structure` (same ``format`` and ``allow_left_handed``);
-    ext-xyz files expand to all their frames and CIF files to all their data blocks."""
+def iter_structures(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format: str | None = None,
+                    allow_left_handed: bool = False, keep=None) -> Iterator[tuple[int, str, int, Crystal]]:
+    """``(k, path, index, crystal)`` for every structure of ``paths`` in order, read lazily file by file.
+
+    ``k`` counts structures from 0 over all files, ``index`` within the file; ext-xyz files expand to
+    all their frames (read one at a time) and CIF files to all their data blocks. ``keep``: a function
+    of ``k``; structures for which it is False are skipped (ext-xyz frames unparsed).
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    out: list[Crystal] = []
+    offset = 0
     for path in paths:
         p = Path(path)
         if not p.exists():
             raise DataError(str(path), "no such file")
         fmt = _format_of(p, format)
         if fmt == "extxyz":
-            out.extend(iter_extxyz(p, require_labels=False, allow_left_handed=allow_left_handed))
-        elif fmt == "cif":
-            out.extend(_read_cif(p, allow_left_handed))
+            seen = [0]
+
+            def keep_here(index, base=offset, seen=seen):
+                seen[0] = index + 1
+                return keep is None or keep(base + index)
+
+            for c in iter_extxyz(p, require_labels=False, allow_left_handed=allow_left_handed, keep=keep_here):
+                yield offset + seen[0] - 1, str(p), seen[0] - 1, c  # keep_here saw this frame last
+            offset += seen[0]
         else:
-            out.append(_read_vasp(p, allow_left_handed))
-    return out
+            crystals = _read_cif(p, allow_left_handed) if fmt == "cif" else [_read_vasp(p, allow_left_handed)]
+            for j, c in enumerate(crystals):
+                if keep is None or keep(offset + j):
+                    yield offset + j, str(p), j, c
+            offset += len(crystals)
+
+
+def read_structures(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format: str | None = None,
+                    allow_left_handed: bool = False) -> list[Crystal]:
+    """Read several files with :func:`read_structure` (same ``format`` and ``allow_left_handed``);
+    ext-xyz files expand to all their frames and CIF files to all their data blocks."""
+    return [c for *_, c in iter_structures(paths, format=format, allow_left_handed=allow_left_handed)]
 
 
 def read_born(path: str | os.PathLike, structure, *, symprec: float = 1e-5,
