@@ -3,7 +3,8 @@
     tensorprop fit becs|eps|becs-eps [--config C.yaml] [--data D] [--out RUN] [--max-steps N] [--seed S]
                                      [--resume RUN] [--exclude-formula F ...] [--SECTION.KEY VALUE ...]
     tensorprop evaluate RUN [--split test] [--data D] [--json] [--out DIR]
-    tensorprop predict RUN_OR_MODEL STRUCTURE... [--format F] [--out FILE.json|FILE.xyz]
+    tensorprop predict RUN_OR_MODEL STRUCTURE... [--format F] [--out FILE.json|FILE.xyz|FILE.jsonl]
+                                                   [--shard I/N] [--resume]
     (predict and evaluate also take the model as --model M, as born and nac do)
     tensorprop ensemble RUN_OR_MODEL RUN_OR_MODEL... --out FILE.npz     # one model averaging several
     tensorprop fit charges [--head equivariant|cartesian] [--n-dcm K] [--data ESP.npz|water-dipoles] ...
@@ -354,6 +355,20 @@ def _epsilon_note(model) -> str:
     return ""
 
 
+def _predict_stream(args, model, structures) -> int:
+    """predict --out FILE.jsonl [--shard I/N] [--resume]: tensorprop.screening.screen."""
+    from .screening import parse_shard, screen
+
+    if not (args.out or "").endswith(".jsonl") or getattr(model, "charges_config", None) is not None:
+        raise TensorpropError("--shard and --resume stream crystal predictions to --out FILE.jsonl (JSON lines)")
+    shard = parse_shard(args.shard or "0/1")
+    counts = screen(model, structures, args.out, shard=shard, resume=args.resume, format=args.format,
+                    unseen_elements="warn" if args.allow_unseen_elements else "error", max_edges=args.max_edges)
+    print(f"wrote {counts['written']} predictions to {args.out} (shard {shard[0]}/{shard[1]}: {counts['frames']} "
+          f"frames, {counts['kept']} already there)")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from .data.readers import read_structures, write_extxyz
 
@@ -365,6 +380,8 @@ def cmd_predict(args) -> int:
         raise TensorpropError("predict needs a model and at least one structure: tensorprop predict MODEL "
                               "STRUCTURE... (or --model MODEL STRUCTURE...); MODEL may be 'default'")
     model = _load_predict_model(name)
+    if (args.out or "").endswith(".jsonl") or args.shard or args.resume:
+        return _predict_stream(args, model, structures)
     crystals = read_structures(structures, format=args.format, allow_left_handed=True)
     if getattr(model, "charges_config", None) is not None:
         return _predict_charges(args, model, crystals, structures)
@@ -509,7 +526,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="the model, instead of the first positional argument")
     p.add_argument("--format", choices=FORMATS, help="format of every structure file (default: from its name, "
                                                      "else its content)")
-    p.add_argument("--out", help="write predictions to FILE.json or FILE.xyz (ext-xyz)")
+    p.add_argument("--out", help="write predictions to FILE.json or FILE.xyz (ext-xyz), or stream them to "
+                                 "FILE.jsonl (JSON lines, as they come; for large files)")
+    p.add_argument("--shard", metavar="I/N", help="with --out FILE.jsonl: predict frames k with k %% N == I only "
+                                                   "(N processes or array-job tasks, one each)")
+    p.add_argument("--resume", action="store_true", help="with --out FILE.jsonl: keep the frames already written "
+                                                         "(checked against the input) and add the rest")
     p.add_argument("--allow-unseen-elements", action="store_true",
                    help="predict (with a warning) structures with elements absent from the training set")
     p.add_argument("--max-edges", type=int, default=500_000,

@@ -89,3 +89,89 @@ def test_fit_with_two_devices_runs_end_to_end(tmp_path):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "data-parallel over 2 devices" in proc.stdout
     assert (tmp_path / "run" / "model.npz").is_file()
+
+
+WORKER = textwrap.dedent("""
+    import json, sys
+    import jax, numpy as np
+    import tensorprop
+    from tensorprop.config import BatchConfig, TrainConfig
+    from tensorprop.data.batching import make_batches
+    from tensorprop.data.graph import build_graph
+    from tensorprop.train.losses import loss_fn
+    from tensorprop.train.parallel import data_mesh, initialize_distributed, make_parallel_train_step, stack_batches
+    from tensorprop.train.state import init_state, make_optimizer
+    from tests.conftest import TINY, rocksalt_nacl, triclinic, wurtzite_zno
+
+    n_mesh = int(sys.argv[1])
+    if n_mesh == 2:
+        initialize_distributed()  # from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID
+        assert jax.process_count() == 2 and jax.device_count() == 2 and jax.local_device_count() == 1
+    rng = np.random.default_rng(0)
+    def label(c):
+        z = rng.normal(size=(c.n_atoms, 3, 3)); a = rng.normal(size=(3, 3))
+        return c.replace(born_charges=z - z.mean(0), epsilon=np.eye(3) * 2 + a @ a.T)
+    crystals = [label(c) for c in (rocksalt_nacl(), wurtzite_zno(), triclinic(), triclinic(5))]
+    budget = BatchConfig(max_nodes=12, max_edges=1024, max_graphs=2)
+    batches = [b for _, b in make_batches([build_graph(c, 4.0) for c in crystals], budget)]
+    assert len(batches) == 2
+    model = tensorprop.build_model({**TINY, "num_layers": 1, "hidden_irreps": "4x0e+2x1o+2x1e+2x2e",
+                                    "radial_hidden": [8]}, seed=0)  # smaller than TINY: three compiles
+    cfg = TrainConfig(max_steps=10, warmup_steps=1, learning_rate=3e-3)
+    opt = make_optimizer(cfg)
+    step = make_parallel_train_step(model.apply, opt, cfg, loss_fn, data_mesh(n_mesh))
+    state = init_state(jax.tree.map(np.array, model.params), opt)
+    for _ in range(3):
+        state, m = step(state, model.stats, stack_batches(batches))
+    params = [np.asarray(x).ravel().tolist() for x in jax.tree.leaves(state.params)]
+    print(json.dumps({"process": jax.process_index(), "loss": float(m["loss"]), "params": params}))
+""")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
+    """train.distributed for real: two processes on 127.0.0.1, one CPU device each, gloo collectives.
+
+    The data-parallel result after 3 steps equals one process on one device with the same global batch.
+    """
+    import json
+
+    import numpy as np
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    base = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    base.update(JAX_PLATFORMS="cpu", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
+    port = _free_port()
+    procs = []
+    try:
+        for k in range(2):
+            env = {**base, "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
+                   "JAX_PROCESS_ID": str(k)}
+            procs.append(subprocess.Popen([sys.executable, "-c", WORKER, "2"], stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True, env=env, cwd=root))
+        outs = [p.communicate(timeout=480) for p in procs]
+        single = subprocess.run([sys.executable, "-c", WORKER, "1"], capture_output=True, text=True, env=base,
+                                cwd=root, timeout=480)
+    finally:
+        for p in procs:  # a hung worker never outlives the test
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert single.returncode == 0, single.stderr[-3000:]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    ref = json.loads(single.stdout.strip().splitlines()[-1])
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert sorted(r["process"] for r in results) == [0, 1]
+    assert any(np.abs(np.asarray(a)).max() > 0 for a in ref["params"])
+    for r in results:
+        np.testing.assert_allclose(r["loss"], ref["loss"], rtol=1e-5)
+        for a, b in zip(ref["params"], r["params"]):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)

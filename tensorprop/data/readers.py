@@ -48,12 +48,10 @@ FORMATS = tuple(sorted(_FORMAT_ALIASES))
 _SNIFF_BYTES = 65536
 
 
-def _read_bytes(path: str | os.PathLike, limit: int = -1) -> bytes:
-    """The file's bytes (the first ``limit`` of them, when given); DataError naming the file when unreadable."""
-    p = Path(path)
+def _open_binary(path: str | os.PathLike):
+    """The file opened for reading bytes; DataError naming the file when it cannot be opened."""
     try:
-        with open(p, "rb") as fh:
-            return fh.read(limit)
+        return open(path, "rb")
     except FileNotFoundError:
         raise DataError(str(path), "no such file") from None
     except IsADirectoryError:
@@ -62,45 +60,71 @@ def _read_bytes(path: str | os.PathLike, limit: int = -1) -> bytes:
         raise DataError(str(path), f"cannot read file: {exc}") from None
 
 
-def _split_frames(data: bytes, source: str) -> Iterator[tuple[int, str]]:
-    """Yield ``(index, text)`` of each ext-xyz frame, checking headers and line counts."""
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # the terminator of the last line
-    k, index = 0, 0
-    while k < len(lines):
-        if not lines[k].strip():  # blank separator lines
+def _read_bytes(path: str | os.PathLike, limit: int = -1) -> bytes:
+    """The file's bytes (the first ``limit`` of them, when given); DataError naming the file when unreadable."""
+    with _open_binary(path) as fh:
+        try:
+            return fh.read(limit)
+        except OSError as exc:
+            raise DataError(str(path), f"cannot read file: {exc}") from None
+
+
+def _split_frames(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, str]]:
+    """Yield ``(index, text)`` of each ext-xyz frame, checking headers and line counts.
+
+    ``lines``: the file's lines (an open binary file), consumed lazily: one frame in memory at a time.
+    """
+    it = iter(lines)
+    pending: list[bytes] = []  # a line read ahead (after a frame, to look for VEC lines)
+
+    def next_line():
+        if pending:
+            return pending.pop()
+        line = next(it, None)
+        return None if line is None else line.rstrip(b"\r\n") if line.endswith(b"\r\n") else line.rstrip(b"\n")
+
+    k, index = 0, 0  # k: 0-based number of the next line
+    while (head := next_line()) is not None:
+        if not head.strip():  # blank separator lines
             k += 1
             continue
         try:
-            natoms = int(lines[k])
+            natoms = int(head)
         except ValueError:
             raise DataError(source, f"line {k + 1}: expected the atom count of an ext-xyz frame, got "
-                                    f"{lines[k][:40]!r}", index) from None
+                                    f"{head[:40]!r}", index) from None
         if natoms < 0:
             raise DataError(source, f"line {k + 1}: negative atom count {natoms}", index)
-        end = k + 2 + natoms
-        if end > len(lines):
-            have = max(len(lines) - k - 2, 0)
-            raise DataError(source, f"truncated file: frame declares {natoms} atoms but only {have} atom "
-                                    f"lines follow (line {k + 1})", index)
-        while end < len(lines) and lines[end].lstrip().startswith(b"VEC"):
-            end += 1
+        frame = [head]
+        for _ in range(natoms + 1):
+            line = next_line()
+            if line is None:
+                have = max(len(frame) - 2, 0)
+                raise DataError(source, f"truncated file: frame declares {natoms} atoms but only {have} atom "
+                                        f"lines follow (line {k + 1})", index)
+            frame.append(line)
+        while (line := next_line()) is not None:
+            if not line.lstrip().startswith(b"VEC"):
+                pending.append(line)
+                break
+            frame.append(line)
         try:
-            text = b"\n".join(lines[k:end]).decode("utf-8")
+            text = b"\n".join(frame).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DataError(source, f"frame starting at line {k + 1} is not UTF-8 text: {exc}", index) from None
         yield index, text + "\n"
-        k, index = end, index + 1
+        k, index = k + len(frame), index + 1
 
 
 def iter_extxyz(path: str | os.PathLike, *, born_key: str | None = None, epsilon_key: str | None = None,
                 require_labels: bool = True, min_distance: float = MIN_DISTANCE,
-                allow_left_handed: bool = False) -> Iterator[Crystal]:
+                allow_left_handed: bool = False, keep=None) -> Iterator[Crystal]:
     """Iterate over the frames of an ext-xyz file as checked :class:`Crystal` records.
 
-    See :func:`read_extxyz` for the parameters; frames are parsed lazily. ``allow_left_handed``
-    accepts cells of negative determinant (mirror images; ``predict`` reads with it).
+    See :func:`read_extxyz` for the parameters; the file is read lazily, one frame in memory at a
+    time. ``allow_left_handed`` accepts cells of negative determinant (mirror images; ``predict``
+    reads with it). ``keep``: a function of the frame index; frames for which it is False are
+    split off but neither parsed nor yielded (``predict --shard``).
     """
     from ase.io.extxyz import read_xyz
 
@@ -109,17 +133,20 @@ def iter_extxyz(path: str | os.PathLike, *, born_key: str | None = None, epsilon
     born_keys = (born_key,) if born_key else BORN_KEYS
     eps_keys = (epsilon_key,) if epsilon_key else EPSILON_KEYS
     count = 0
-    for index, text in _split_frames(_read_bytes(path), source):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                atoms = next(read_xyz(io.StringIO(text), 0))
-        except Exception as exc:
-            raise DataError(source, f"cannot parse ext-xyz frame: {type(exc).__name__}: {exc}", index) from None
-        yield atoms_to_crystal(atoms, source=source, index=index, label=f"{basename}#{index}",
-                               born_keys=born_keys, epsilon_keys=eps_keys, require_labels=require_labels,
-                               min_distance=min_distance, allow_left_handed=allow_left_handed)
-        count += 1
+    with _open_binary(path) as fh:
+        for index, text in _split_frames(fh, source):
+            count += 1
+            if keep is not None and not keep(index):
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    atoms = next(read_xyz(io.StringIO(text), 0))
+            except Exception as exc:
+                raise DataError(source, f"cannot parse ext-xyz frame: {type(exc).__name__}: {exc}", index) from None
+            yield atoms_to_crystal(atoms, source=source, index=index, label=f"{basename}#{index}",
+                                   born_keys=born_keys, epsilon_keys=eps_keys, require_labels=require_labels,
+                                   min_distance=min_distance, allow_left_handed=allow_left_handed)
     if count == 0:
         raise DataError(source, "no structures in file (empty ext-xyz file)")
 
@@ -316,25 +343,45 @@ def read_structure(path: str | os.PathLike, *, format: str | None = None,
     return next(iter_extxyz(p, require_labels=False, allow_left_handed=allow_left_handed))
 
 
-def read_structures(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format: str | None = None,
-                    allow_left_handed: bool = False) -> list[Crystal]:
-    """Read several files with :func:`read_structure` (same ``format`` and ``allow_left_handed``);
-    ext-xyz files expand to all their frames and CIF files to all their data blocks."""
+def iter_structures(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format: str | None = None,
+                    allow_left_handed: bool = False, keep=None) -> Iterator[tuple[int, str, int, Crystal]]:
+    """``(k, path, index, crystal)`` for every structure of ``paths`` in order, read lazily file by file.
+
+    ``k`` counts structures from 0 over all files, ``index`` within the file; ext-xyz files expand to
+    all their frames (read one at a time) and CIF files to all their data blocks. ``keep``: a function
+    of ``k``; structures for which it is False are skipped (ext-xyz frames unparsed).
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    out: list[Crystal] = []
+    offset = 0
     for path in paths:
         p = Path(path)
         if not p.exists():
             raise DataError(str(path), "no such file")
         fmt = _format_of(p, format)
         if fmt == "extxyz":
-            out.extend(iter_extxyz(p, require_labels=False, allow_left_handed=allow_left_handed))
-        elif fmt == "cif":
-            out.extend(_read_cif(p, allow_left_handed))
+            seen = [0]
+
+            def keep_here(index, base=offset, seen=seen):
+                seen[0] = index + 1
+                return keep is None or keep(base + index)
+
+            for c in iter_extxyz(p, require_labels=False, allow_left_handed=allow_left_handed, keep=keep_here):
+                yield offset + seen[0] - 1, str(p), seen[0] - 1, c  # keep_here saw this frame last
+            offset += seen[0]
         else:
-            out.append(_read_vasp(p, allow_left_handed))
-    return out
+            crystals = _read_cif(p, allow_left_handed) if fmt == "cif" else [_read_vasp(p, allow_left_handed)]
+            for j, c in enumerate(crystals):
+                if keep is None or keep(offset + j):
+                    yield offset + j, str(p), j, c
+            offset += len(crystals)
+
+
+def read_structures(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format: str | None = None,
+                    allow_left_handed: bool = False) -> list[Crystal]:
+    """Read several files with :func:`read_structure` (same ``format`` and ``allow_left_handed``);
+    ext-xyz files expand to all their frames and CIF files to all their data blocks."""
+    return [c for *_, c in iter_structures(paths, format=format, allow_left_handed=allow_left_handed)]
 
 
 def read_born(path: str | os.PathLike, structure, *, symprec: float = 1e-5,

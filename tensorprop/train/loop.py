@@ -137,7 +137,9 @@ def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool
     tc = cfg.train
     dtype = np.dtype(tc.dtype)
     if tc.distributed:
-        jax.distributed.initialize()
+        from .parallel import initialize_distributed
+
+        initialize_distributed()
     if dtype == np.float64:
         jax.config.update("jax_enable_x64", True)  # entry point of a float64 run, before any array is made
     if cfg.data.extra_train and ("charges" in cfg.model.targets or cfg.model.head == "field"):

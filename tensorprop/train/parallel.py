@@ -11,14 +11,19 @@ Several hosts: start the same command on every host with the coordinator's addre
     JAX_COORDINATOR_ADDRESS=host0:1234 JAX_NUM_PROCESSES=N JAX_PROCESS_ID=k \
         tensorprop fit becs-eps --config C.yaml --train.devices 0 --train.distributed true
 
-``train.distributed`` calls ``jax.distributed.initialize()`` (which reads those variables or a
-cluster's own, e.g. SLURM), after which ``jax.devices()`` lists the devices of all hosts; each
-host feeds its own slice of the global batch. Multi-host runs are documented, not tested here.
+``train.distributed`` calls :func:`initialize_distributed`, which passes those three variables to
+``jax.distributed.initialize`` (jax itself reads only the address) or, without them, lets jax
+detect a cluster (SLURM, Open MPI); ``jax.devices()`` then lists the devices of all processes.
+Every process builds the same global stack of batches (same seed, same stream) and
+``jax.device_put`` keeps each process's own slice. tests/test_parallel.py runs two processes on
+127.0.0.1 with CPU (gloo) collectives and checks the result equals one process's.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Iterator
+
+import os
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +32,28 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .state import TrainState, apply_update
 
-__all__ = ["data_mesh", "stack_batches", "stacked_stream", "make_parallel_train_step"]
+__all__ = ["initialize_distributed", "data_mesh", "stack_batches", "stacked_stream", "make_parallel_train_step"]
+
+
+def initialize_distributed() -> None:
+    """``jax.distributed.initialize`` from ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``.
+
+    Without ``JAX_NUM_PROCESSES`` jax detects the cluster itself (SLURM, Open MPI, ...).
+    """
+    env = os.environ
+    if env.get("JAX_NUM_PROCESSES"):
+        from ..errors import ConfigError
+
+        try:
+            n, k = int(env["JAX_NUM_PROCESSES"]), int(env.get("JAX_PROCESS_ID", ""))
+        except ValueError:
+            raise ConfigError("train.distributed: JAX_NUM_PROCESSES and JAX_PROCESS_ID must be integers, got "
+                              f"{env.get('JAX_NUM_PROCESSES')!r} and {env.get('JAX_PROCESS_ID')!r}") from None
+        if not env.get("JAX_COORDINATOR_ADDRESS"):
+            raise ConfigError("train.distributed: JAX_NUM_PROCESSES is set but JAX_COORDINATOR_ADDRESS is not")
+        jax.distributed.initialize(coordinator_address=env["JAX_COORDINATOR_ADDRESS"], num_processes=n, process_id=k)
+    else:
+        jax.distributed.initialize()
 
 
 def data_mesh(n_devices: int = 0) -> Mesh:
