@@ -73,3 +73,17 @@ def shared_datasets() -> Path:
     if not (path / "phonon_becs_epsilon.xyz").is_file():
         pytest.skip(f"shared datasets not found at {path} (set TENSORPROP_DATA_DIR)")
     return path
+
+
+def small_phonon_becs_file(directory: Path, *, max_atoms: int, count: int, name: str = "small.xyz") -> Path:
+    """The first ``count`` crystals of phonon-becs (among its first 200) with at most ``max_atoms`` atoms, written
+    to ``directory/name`` as an ext-xyz file of their own; skips the test when the data set is not found."""
+    from tensorprop.data.readers import read_extxyz, write_extxyz
+    from tensorprop.data.registry import data_dir
+
+    src = (data_dir() or SHARED / "datasets") / "phonon_becs_epsilon.xyz"
+    if not src.is_file():
+        pytest.skip(f"{src} not found (set TENSORPROP_DATA_DIR)")
+    path = Path(directory) / name
+    write_extxyz(path, [c for c in read_extxyz(src)[:200] if c.n_atoms <= max_atoms][:count])
+    return path

@@ -23,17 +23,9 @@ TINY_FLAGS = ["--model.hidden_irreps", "4x0e+4x0o+2x1o+2x1e+2x2e+2x2o", "--model
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory, request) -> Path:
     """40 small crystals of phonon-becs, written as an ext-xyz file of their own."""
-    from tensorprop.data.readers import read_extxyz, write_extxyz
-    from tensorprop.data.registry import data_dir
-    from tests.conftest import SHARED
+    from tests.conftest import small_phonon_becs_file
 
-    src = (data_dir() or SHARED / "datasets") / "phonon_becs_epsilon.xyz"
-    if not src.is_file():
-        pytest.skip(f"{src} not found (set TENSORPROP_DATA_DIR)")
-    crystals = [c for c in read_extxyz(src)[:200] if c.n_atoms <= 6][:40]
-    path = tmp_path_factory.mktemp("data") / "small.xyz"
-    write_extxyz(path, crystals)
-    return path
+    return small_phonon_becs_file(tmp_path_factory.mktemp("data"), max_atoms=6, count=40)
 
 
 def _run_cli(*args):

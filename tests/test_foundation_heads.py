@@ -7,7 +7,6 @@ a Nequix checkpoint is present, so the heads are exercised on generic equivarian
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -142,15 +141,9 @@ def test_save_load_and_wrong_weights(head_model, tmp_path):
 # -- fit -> evaluate -> predict from the command line ---------------------------------------
 @pytest.fixture(scope="module")
 def few_crystals(tmp_path_factory) -> Path:
-    from tensorprop.data.readers import read_extxyz, write_extxyz
+    from tests.conftest import small_phonon_becs_file
 
-    src = Path(os.environ.get("TENSORPROP_DATA_DIR", SHARED / "datasets")) / "phonon_becs_epsilon.xyz"
-    if not src.is_file():
-        pytest.skip(f"{src} not found (set TENSORPROP_DATA_DIR)")
-    crystals = [c for c in read_extxyz(src)[:200] if c.n_atoms <= 4][:20]
-    path = tmp_path_factory.mktemp("data") / "few.xyz"
-    write_extxyz(path, crystals)
-    return path
+    return small_phonon_becs_file(tmp_path_factory.mktemp("data"), max_atoms=4, count=20, name="few.xyz")
 
 
 def test_fit_evaluate_predict_frozen(few_crystals, tmp_path, monkeypatch, capsys):
