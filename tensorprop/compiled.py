@@ -6,8 +6,9 @@ jitted function is kept per architecture, keyed on the frozen config (plus, for 
 members' grouping), for the life of the process. Compiled executables also go to JAX's persistent
 cache on disk, so a new process with a warm cache loads them instead of compiling:
 
-- ``TENSORPROP_CACHE_DIR``: its folder (default ``$XDG_CACHE_HOME/tensorprop/jax``, i.e.
-  ``~/.cache/tensorprop/jax``); ``off`` (or ``0``, ``none``, empty) turns it off. A folder that cannot
+- its folder is ``jax/`` in tensorprop's user cache (:func:`tensorprop.data.registry.cache_dir`:
+  ``$TENSORPROP_CACHE_DIR``, else ``$XDG_CACHE_HOME/tensorprop``, i.e. ``~/.cache/tensorprop/jax``);
+  ``TENSORPROP_COMPILATION_CACHE=off`` (or ``0``, ``none``, ``false``, ``no``) turns it off. A folder that cannot
   be created or written turns it off with one warning. An unreadable or foreign entry is ignored
   and rebuilt by JAX (with a warning), never an error; JAX writes entries atomically, so several
   processes may share the folder. A JAX cache folder the user configured already is left alone.
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Callable, Hashable
 
 import jax
+
+from .data.registry import cache_dir as registry_cache_dir
 
 __all__ = ["shared_jit", "TRACES", "cache_dir", "enable_compilation_cache"]
 
@@ -55,14 +58,11 @@ def shared_jit(key: Hashable, make: Callable[[], Callable]) -> Callable:
 
 
 def cache_dir() -> Path | None:
-    """The persistent compilation cache folder ``TENSORPROP_CACHE_DIR`` names (None: turned off)."""
-    value = os.environ.get("TENSORPROP_CACHE_DIR")
-    if value is None:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        return Path(base) / "tensorprop" / "jax"
-    if value.strip().lower() in ("", "0", "off", "none", "false", "no"):
+    """The persistent compilation cache folder, ``jax/`` in tensorprop's user cache (None: turned off by
+    ``TENSORPROP_COMPILATION_CACHE=off``)."""
+    if os.environ.get("TENSORPROP_COMPILATION_CACHE", "").strip().lower() in ("0", "off", "none", "false", "no"):
         return None
-    return Path(value).expanduser()
+    return registry_cache_dir() / "jax"
 
 
 def enable_compilation_cache() -> Path | None:
@@ -82,7 +82,7 @@ def enable_compilation_cache() -> Path | None:
             raise PermissionError("not writable")
     except OSError as exc:
         warnings.warn(f"{path}: compilation cache folder unusable ({exc}); compiling without it "
-                      "(set TENSORPROP_CACHE_DIR to another folder, or to 'off')", stacklevel=3)
+                      "(set TENSORPROP_CACHE_DIR to another folder, or TENSORPROP_COMPILATION_CACHE=off)", stacklevel=3)
         return None
     jax.config.update("jax_compilation_cache_dir", str(path))
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:

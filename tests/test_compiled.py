@@ -86,10 +86,11 @@ def test_vmapped_ensemble_equals_the_member_by_member_mean(same_architecture_mem
 
 
 def test_cache_dir_setting(monkeypatch, tmp_path):
-    monkeypatch.setenv("TENSORPROP_CACHE_DIR", "off")
+    monkeypatch.setenv("TENSORPROP_COMPILATION_CACHE", "off")
     assert cache_dir() is None
+    monkeypatch.delenv("TENSORPROP_COMPILATION_CACHE")
     monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path / "c"))
-    assert cache_dir() == tmp_path / "c"
+    assert cache_dir() == tmp_path / "c" / "jax"  # beside the data sets, models and features of the one cache
     monkeypatch.delenv("TENSORPROP_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_dir() == tmp_path / "xdg" / "tensorprop" / "jax"

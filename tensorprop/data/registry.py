@@ -140,9 +140,13 @@ def data_dir() -> Path | None:
 
 
 def cache_dir() -> Path:
-    """``$TENSORPROP_CACHE_DIR`` or ``~/.cache/tensorprop``."""
+    """tensorprop's user cache: ``$TENSORPROP_CACHE_DIR``, else ``$XDG_CACHE_HOME/tensorprop``, else
+    ``~/.cache/tensorprop``. Downloaded data sets sit in it, foundation checkpoints in ``models/``, frozen
+    features in ``features/`` and JAX's compiled code in ``jax/``."""
     env = os.environ.get("TENSORPROP_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tensorprop"
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tensorprop"
 
 
 def sha256_of(path: str | os.PathLike) -> str:

@@ -3,8 +3,9 @@
 ``resolve_foundation_model(name_or_path)``:
 
 1. an existing file path (any ``.nqx``; its sha256 is checked only when one is passed);
-2. a published name (:data:`PUBLISHED`) as ``$TENSORPROP_DATA_DIR/../models/NAME.nqx`` (the shared
-   ``models/`` folder next to ``datasets/``);
+2. a published name (:data:`PUBLISHED`) as ``models/NAME.nqx`` beside the shared data folder
+   (:func:`~tensorprop.data.registry.data_dir`: ``$TENSORPROP_DATA_DIR/../models``, else ``../shared/models``
+   beside the checkout);
 3. the user cache, ``$TENSORPROP_CACHE_DIR/models/NAME.nqx`` (default ``~/.cache/tensorprop/models``);
 4. a download from the public source (``atomicarchitects/nequix`` at commit 0ffdf88) into the cache.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..data.registry import cache_dir, download_checked, sha256_of
+from ..data.registry import cache_dir, data_dir, download_checked, sha256_of
 from ..errors import CheckpointError
 
 __all__ = ["PUBLISHED", "SOURCE_URL", "resolve_foundation_model", "model_search_paths"]
@@ -35,9 +36,9 @@ PUBLISHED: dict[str, str] = {
 def model_search_paths(name: str) -> list[Path]:
     """The local places a checkpoint ``name`` is looked for, in order (data dir's models/, then the cache)."""
     paths = []
-    data_dir = os.environ.get("TENSORPROP_DATA_DIR")
-    if data_dir:
-        paths.append(Path(data_dir).expanduser().resolve().parent / "models" / f"{name}.nqx")
+    shared = data_dir()  # $TENSORPROP_DATA_DIR, else ../shared/datasets beside the checkout
+    if shared is not None:
+        paths.append(shared.expanduser().resolve().parent / "models" / f"{name}.nqx")
     paths.append(cache_dir() / "models" / f"{name}.nqx")
     return paths
 

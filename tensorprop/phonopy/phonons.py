@@ -226,7 +226,8 @@ def _resolve_calculator(calculator):
     if calculator is None:
         raise TensorpropError("phonons need a calculator (an ASE calculator or a foundation-potential name)")
     if hasattr(calculator, "get_forces") or hasattr(calculator, "calculate"):
-        return calculator, type(calculator).__name__
+        name = getattr(getattr(calculator, "model", None), "name", None)  # a foundation calculator's checkpoint
+        return calculator, str(name) if name else type(calculator).__name__
     try:
         from tensorprop.foundation import calculator as foundation_calculator
     except ImportError as exc:
