@@ -12,7 +12,6 @@ import numpy as np
 
 from .api import TensorModel
 from .data.feature_batching import FeatureBatch
-from .errors import DataError
 
 __all__ = ["FoundationTensorModel"]
 
@@ -41,15 +40,7 @@ class FoundationTensorModel(TensorModel):
         """The heads' input features (n_atoms, F) of each crystal: the configured layers of the source's."""
         from .feature_source import select_layers
 
-        source = self.source
-        if source.elements is not None:
-            for i, c in enumerate(crystals):
-                unknown = sorted(set(c.numbers.tolist()) - set(source.elements))
-                if unknown:
-                    from ase.data import chemical_symbols
-
-                    raise DataError(c.label or "<structure>", f"element(s) {', '.join(chemical_symbols[z] for z in unknown)} "
-                                    f"outside the foundation model {source.name}'s element set", i)
+        source = self.source  # refuses elements outside its set (the Nequix source: FoundationModel.check_elements)
         if self._columns is None:
             self._columns, irreps = select_layers(source.layer_irreps, self.config.foundation.layers)
         return [f[:, self._columns] for f in source(list(crystals))]

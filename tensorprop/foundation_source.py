@@ -36,12 +36,7 @@ class NequixFeatureSource:
 
     def __call__(self, crystals: Sequence) -> list[np.ndarray]:
         crystals = [as_crystal(c) for c in crystals]
-        from .data.batching import collate
-        from .foundation.model import padded_size
-
-        graphs = self.model.graphs(crystals)
-        batch = collate(graphs, padded_size(sum(g.n_nodes for g in graphs)), padded_size(sum(g.n_edges for g in graphs)),
-                        len(graphs) + 1)
-        layers = self.model.features(batch)
+        graphs = self.model.graphs(crystals)  # DataError for elements outside the checkpoint's set
+        layers = self.model.features(self.model.collate(graphs))
         x = np.concatenate([np.asarray(f.array, np.float32) for f in layers], axis=1)  # [N, F]
         return [x[rows] for rows in node_slices(graphs, range(len(graphs)))]

@@ -85,7 +85,12 @@ class FoundationModel:
     def batch(self, structures: Sequence, sizes: tuple[int, int, int] | None = None) -> GraphBatch:
         """One padded batch of all ``structures`` (float32), padded to :func:`padded_size` buckets or
         to ``sizes`` = (nodes, edges, graphs)."""
-        graphs = self.graphs(structures)
+        return self.collate(self.graphs(structures), sizes)
+
+    @staticmethod
+    def collate(graphs: Sequence[Graph], sizes: tuple[int, int, int] | None = None) -> GraphBatch:
+        """One padded batch of ``graphs`` (from :meth:`graphs`), padded to :func:`padded_size` buckets or
+        to ``sizes`` = (nodes, edges, graphs)."""
         if sizes is None:
             sizes = (padded_size(sum(g.n_nodes for g in graphs)), padded_size(sum(g.n_edges for g in graphs)),
                      len(graphs) + 1)
