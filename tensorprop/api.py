@@ -33,6 +33,7 @@ from .model_file import read_model_file, write_model_file
 from .nn.backbone import NUM_ELEMENTS
 from .nn.model import transformed_network
 from .physics.assemble import assemble_tensors, default_stats
+from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD, split_structures
 
 __all__ = ["TensorModel", "build_model", "load_model", "MAX_PREDICT_EDGES"]
 
@@ -42,9 +43,11 @@ MAX_PREDICT_EDGES = 500_000
 LARGE_STRUCTURE_EDGES = 1 << 16
 #: outputs of :meth:`TensorModel.predict_many` with one entry per atom: Z* (n_atoms, 3, 3) in e and, for
 #: an ensemble, its members' spread (n_atoms,) in e
-PER_ATOM_OUTPUTS = ("born_charges", "born_charges_spread")
+PER_ATOM_OUTPUTS = (BORN_CHARGES, BORN_CHARGES_SPREAD)
 #: outputs with one entry per structure: eps_inf (3, 3) and, for an ensemble, its members' spread ()
-PER_STRUCTURE_OUTPUTS = ("epsilon", "epsilon_spread")
+PER_STRUCTURE_OUTPUTS = (EPSILON, EPSILON_SPREAD)
+#: what :meth:`TensorModel.predict_many` returns of what the network gives, in this order
+PREDICTION_OUTPUTS = PER_ATOM_OUTPUTS + PER_STRUCTURE_OUTPUTS
 
 
 class TensorModel:
@@ -82,7 +85,7 @@ class TensorModel:
         """
         return apply_network(self.config, params, stats, batch)
 
-    def response(self, params, stats, batch, field=None, want=("born_charges", "epsilon")) -> dict:
+    def response(self, params, stats, batch, field=None, want=(BORN_CHARGES, EPSILON)) -> dict:
         """Field model only: energy (G,) eV, forces (N, 3) eV/A, dipole (G, 3) e*A, born_charges (N, 3, 3) e,
         polarisability (G, 3, 3) e*A^2/V and epsilon (G, 3, 3) at ``field`` (G, 3) V/A (default zero)."""
         return field_model_response(self.config, params, stats, batch, field, want)
@@ -124,7 +127,7 @@ class TensorModel:
 
     def _check_periodic(self, crystal, index):
         """Crystal tensors (bulk Z*, eps_inf) need a crystal periodic in all three directions."""
-        if crystal.pbc.all() or not set(self.config.targets) & set(("born_charges", "epsilon")):
+        if crystal.pbc.all() or not set(self.config.targets) & set((BORN_CHARGES, EPSILON)):
             return
         raise DataError(crystal.label or "<structure>", f"not periodic in all three directions (pbc "
                         f"{crystal.pbc.astype(int).tolist()}); this model predicts the bulk Z* and eps_inf of crystals, "
@@ -185,9 +188,7 @@ class TensorModel:
         for idx, b in batches:
             inputs = self._network_inputs(b, idx, crystals)
             out = jax.device_get(self._evaluate(inputs, progress=progress and b.senders.shape[0] > LARGE_STRUCTURE_EDGES))
-            for k, (i, atoms) in enumerate(zip(idx, node_slices(graphs, idx))):
-                res = {key: np.asarray(out[key][atoms], np.float64) for key in PER_ATOM_OUTPUTS if key in out}
-                res.update({key: np.asarray(out[key][k], np.float64) for key in PER_STRUCTURE_OUTPUTS if key in out})
+            for i, res in zip(idx, split_structures(out, PREDICTION_OUTPUTS, node_slices(graphs, idx))):
                 results[i] = res
         return results
 
@@ -235,7 +236,7 @@ class TensorModel:
 def apply_network(config: ModelConfig, params, stats, batch) -> dict:
     """:meth:`TensorModel.apply` as a function of the architecture ``config`` (what jit is keyed on)."""
     if config.targets == ("field",):  # a FieldBatch: everything at each structure's own field
-        return field_model_response(config, params, stats, batch.graph, batch.field, want=("born_charges",))
+        return field_model_response(config, params, stats, batch.graph, batch.field, want=(BORN_CHARGES,))
     if config.head == "field":
         return field_model_response(config, params, stats, batch, want=config.targets)
     if config.foundation is not None:  # a FeatureBatch: heads on precomputed per-atom features
@@ -244,7 +245,7 @@ def apply_network(config: ModelConfig, params, stats, batch) -> dict:
 
 
 def field_model_response(config: ModelConfig, params, stats, batch, field=None,
-                         want=("born_charges", "epsilon")) -> dict:
+                         want=(BORN_CHARGES, EPSILON)) -> dict:
     """:meth:`TensorModel.response` as a function of the architecture ``config``."""
     from .physics.field_response import field_response, neutral_species_charges
 

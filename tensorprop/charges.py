@@ -30,10 +30,13 @@ from .errors import CheckpointError, ConfigError, DataError
 from .model_file import read_model_file, write_model_file
 from .nn.charges import transformed_charges_network
 from .physics.electrostatics import assemble_charges, esp
+from .outputs import CHARGES, DIPOLE, SITES, split_structures
 
 __all__ = ["ChargeModel", "build_charge_model", "MODEL_KIND"]
 
 MODEL_KIND = "charges"
+#: what :meth:`ChargeModel.predict_many` returns, in this order
+PREDICTION_OUTPUTS = (CHARGES, SITES, DIPOLE)
 
 
 class ChargeModel:
@@ -90,10 +93,8 @@ class ChargeModel:
         results: list = [None] * len(molecules)
         for idx, b in make_molecule_batches(stripped, graphs, batch, max_points=1):
             out = jax.device_get(self._apply(self.params, self.stats, b))
-            for k, (i, a) in enumerate(zip(idx, node_slices(graphs, idx))):
-                results[i] = {"charges": np.asarray(out["charges"][a], np.float64),
-                              "sites": np.asarray(out["sites"][a], np.float64),
-                              "dipole": np.asarray(out["dipole"][k], np.float64)}
+            for i, res in zip(idx, split_structures(out, PREDICTION_OUTPUTS, node_slices(graphs, idx))):
+                results[i] = res
         return results
 
     def predict(self, molecule: Molecule) -> dict:
@@ -103,7 +104,7 @@ class ChargeModel:
         """ESP (P,) in Hartree/e at ``points`` (P, 3) Angstrom (default: the molecule's own ESP points)."""
         pred = self.predict(molecule)
         points = molecule.esp_points if points is None else np.asarray(points, float)
-        return np.asarray(esp(pred["sites"].reshape(-1, 3), pred["charges"].reshape(-1), points))
+        return np.asarray(esp(pred[SITES].reshape(-1, 3), pred[CHARGES].reshape(-1), points))
 
     def save(self, path: str | Path) -> Path:
         meta = {"model_kind": MODEL_KIND, "model_config": config_to_dict(self.config),
@@ -168,9 +169,9 @@ def build_charge_model(config: ModelConfig | Mapping | None = None, charges: Cha
     """A charge model with random weights; ``config``/``charges`` as dataclasses, dicts of their fields, or None."""
     if not isinstance(config, ModelConfig):
         config = config_from_dict(ModelConfig, {"hidden_irreps": "32x0e + 16x1o + 8x2e", "head_irreps": "16x0e + 8x1o",
-                                                "cutoff": 4.0, **dict(config or {}), "targets": ["charges"]})
-    elif config.targets != ("charges",):
-        config = dataclasses.replace(config, targets=("charges",))
+                                                "cutoff": 4.0, **dict(config or {}), "targets": [CHARGES]})
+    elif config.targets != (CHARGES,):
+        config = dataclasses.replace(config, targets=(CHARGES,))
     if not isinstance(charges, ChargesConfig):
         charges = config_from_dict(ChargesConfig, dict(charges or {}))
     return ChargeModel(config, charges, init_charge_params(config, charges, seed))

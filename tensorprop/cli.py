@@ -35,11 +35,12 @@ import yaml
 from .config import FitConfig, allowed_text, config_from_dict, config_to_dict, field_docs, load_yaml_config
 from .data.readers import FORMATS
 from .errors import CheckpointError, LabelWarning, TensorpropError
+from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, CHARGES, DIPOLE, EPSILON, EPSILON_SPREAD, SITES
 
 __all__ = ["main"]
 
-TARGETS = {"becs": ["born_charges"], "eps": ["epsilon"], "becs-eps": ["born_charges", "epsilon"],
-           "charges": ["charges"], "field": ["field"]}
+TARGETS = {"becs": [BORN_CHARGES], "eps": [EPSILON], "becs-eps": [BORN_CHARGES, EPSILON],
+           "charges": [CHARGES], "field": ["field"]}
 FIELD_MODEL = {"hidden_irreps": "32x0e + 8x0o + 16x1o + 8x1e + 8x2e + 4x2o", "head_irreps": "16x0e + 8x1o + 8x2e",
                "cutoff": 4.0, "head": "field"}
 CHARGE_MODEL = {"hidden_irreps": "32x0e + 16x1o + 8x1e + 8x2e", "head_irreps": "16x0e + 8x1o", "cutoff": 4.0}
@@ -219,7 +220,7 @@ def _evaluate_field(args, run: Path, model) -> int:
                         "born_mae_per_structure_max": float(born["per_molecule_mae"].max()),
                         "max_sum_rule_violation": born["max_sum_rule_violation"]})
         metrics["plots"] = [str(p) for p in parity_plots(
-            born["molecules"], [{"born_charges": z} for z in born["predicted_born_charges"]], plot_dir,
+            born["molecules"], [{BORN_CHARGES: z} for z in born["predicted_born_charges"]], plot_dir,
             title=f"(d force / dF, {args.split})")]
     plot_dir.mkdir(parents=True, exist_ok=True)
     (plot_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -279,15 +280,15 @@ def _format_prediction(crystal, pred, epsilon_note: str = "") -> str:
     from ase.data import chemical_symbols
 
     lines = [f"# {crystal.label or 'structure'} ({crystal.formula}, {crystal.n_atoms} atoms)"]
-    if "epsilon" in pred:
-        spread = f" (ensemble spread {float(pred['epsilon_spread']):.4f})" if "epsilon_spread" in pred else epsilon_note
+    if EPSILON in pred:
+        spread = f" (ensemble spread {float(pred['epsilon_spread']):.4f})" if EPSILON_SPREAD in pred else epsilon_note
         lines.append(f"eps_inf{spread}:")
-        lines += ["  " + " ".join(f"{x:9.4f}" for x in row) for row in pred["epsilon"]]
-    if "born_charges" in pred:
-        spread = pred.get("born_charges_spread")
+        lines += ["  " + " ".join(f"{x:9.4f}" for x in row) for row in pred[EPSILON]]
+    if BORN_CHARGES in pred:
+        spread = pred.get(BORN_CHARGES_SPREAD)
         lines.append("Born effective charges Z*[a, b] = dP_a/du_b (e)"
                      + (", each atom's ensemble spread after the first row:" if spread is not None else ":"))
-        for i, (z, t) in enumerate(zip(crystal.numbers, pred["born_charges"])):
+        for i, (z, t) in enumerate(zip(crystal.numbers, pred[BORN_CHARGES])):
             rows = [" ".join(f"{x:8.4f}" for x in row) for row in t]
             note = f"  spread {spread[i]:.4f}" if spread is not None else ""
             lines.append(f"  {i:4d} {chemical_symbols[z]:<3s} [{rows[0]}]{note}")
@@ -310,11 +311,11 @@ def _predict_charges(args, model, crystals, structures) -> int:
         print(f"wrote {len(molecules)} predictions to {args.out}")
         return 0
     for m, p in zip(molecules, predictions):
-        d = p["dipole"]
+        d = p[DIPOLE]
         print(f"# {m.label or 'molecule'} ({m.formula}): dipole [{d[0]:.4f} {d[1]:.4f} {d[2]:.4f}] e*A "
               f"= {np.linalg.norm(d) * EANG_DEBYE:.4f} D")
         for i, z in enumerate(m.numbers):
-            sites = "  ".join(f"{q:+.4f}@({s[0]:.3f},{s[1]:.3f},{s[2]:.3f})" for q, s in zip(p["charges"][i], p["sites"][i]))
+            sites = "  ".join(f"{q:+.4f}@({s[0]:.3f},{s[1]:.3f},{s[2]:.3f})" for q, s in zip(p[CHARGES][i], p[SITES][i]))
             print(f"  {i:4d} {chemical_symbols[z]:<3s} sum {p['charges'][i].sum():+.4f} e  {sites}")
     return 0
 
@@ -350,7 +351,7 @@ def _load_predict_model(name: str):
 def _epsilon_note(model) -> str:
     """Why an ensemble's eps_inf has no spread: only one member predicts it (the bundled model's case)."""
     members = getattr(model, "members", None)
-    if members is not None and sum("epsilon" in m.targets for m in members) == 1:
+    if members is not None and sum(EPSILON in m.targets for m in members) == 1:
         return " (no ensemble spread: one member predicts eps_inf)"
     return ""
 
@@ -396,8 +397,8 @@ def cmd_predict(args) -> int:
                 indent=1))
         else:
             spreads = [{k: p[k] if np.ndim(p[k]) else float(p[k])
-                        for k in ("born_charges_spread", "epsilon_spread") if k in p} for p in predictions]
-            write_extxyz(out, [c.replace(born_charges=p.get("born_charges"), epsilon=p.get("epsilon"),
+                        for k in (BORN_CHARGES_SPREAD, EPSILON_SPREAD) if k in p} for p in predictions]
+            write_extxyz(out, [c.replace(born_charges=p.get(BORN_CHARGES), epsilon=p.get(EPSILON),
                                          info={**c.info, **sp})
                                for c, p, sp in zip(crystals, predictions, spreads)])
         print(f"wrote {len(crystals)} predictions to {out}")

@@ -30,6 +30,7 @@ from .compiled import shared_jit
 from .errors import CheckpointError, ConfigError
 from .model_file import write_model_file
 from .physics.tensors import epsilon_from_log
+from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_LOG, EPSILON_SPREAD
 
 __all__ = ["EnsembleModel", "ensemble", "ensemble_mean", "member_spread"]
 
@@ -59,17 +60,17 @@ def ensemble_mean(outputs: Sequence[dict]) -> dict:
     members' RMS deviation from the mean (:func:`member_spread`), a committee uncertainty.
     """
     out = {}
-    born = [o["born_charges"] for o in outputs if "born_charges" in o]
+    born = [o[BORN_CHARGES] for o in outputs if BORN_CHARGES in o]
     if born:
-        out["born_charges"] = sum(born) / len(born)
+        out[BORN_CHARGES] = sum(born) / len(born)
         if len(born) > 1:
-            out["born_charges_spread"] = member_spread(born, out["born_charges"])
-    with_eps = [o for o in outputs if "epsilon_log" in o]
+            out[BORN_CHARGES_SPREAD] = member_spread(born, out[BORN_CHARGES])
+    with_eps = [o for o in outputs if EPSILON_LOG in o]
     if with_eps:
-        out["epsilon_log"] = sum(o["epsilon_log"] for o in with_eps) / len(with_eps)
-        out["epsilon"] = epsilon_from_log(out["epsilon_log"])
+        out[EPSILON_LOG] = sum(o[EPSILON_LOG] for o in with_eps) / len(with_eps)
+        out[EPSILON] = epsilon_from_log(out[EPSILON_LOG])
         if len(with_eps) > 1:
-            out["epsilon_spread"] = member_spread([o["epsilon"] for o in with_eps], out["epsilon"])
+            out[EPSILON_SPREAD] = member_spread([o[EPSILON] for o in with_eps], out[EPSILON])
     return out
 
 
@@ -148,7 +149,7 @@ class EnsembleModel(TensorModel):
 
     @property
     def targets(self) -> tuple[str, ...]:
-        return tuple(t for t in ("born_charges", "epsilon") if any(t in m.targets for m in self.members))
+        return tuple(t for t in (BORN_CHARGES, EPSILON) if any(t in m.targets for m in self.members))
 
     def with_params(self, params, metadata=None):
         raise ConfigError("an ensemble's weights are its members'; build a new EnsembleModel instead")

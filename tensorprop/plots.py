@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from .data.records import Crystal
+from .outputs import BORN_CHARGES, CHARGES, DIPOLE, EPSILON, SITES
 
 __all__ = ["parity_plots", "charge_parity_plots"]
 
@@ -56,14 +57,14 @@ def parity_plots(crystals: Sequence[Crystal], predictions: Sequence[dict], out_d
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for key, name, unit, log in (("born_charges", f"Z* {title}".strip(), " e", False),
-                                 ("epsilon", f"eps_inf {title}".strip(), "", True)):
+    for key, name, unit, log in ((BORN_CHARGES, f"Z* {title}".strip(), " e", False),
+                                 (EPSILON, f"eps_inf {title}".strip(), "", True)):
         pairs = [(getattr(c, key), p[key]) for c, p in zip(crystals, predictions)
                  if getattr(c, key) is not None and key in p]
         if pairs:
             ref = np.concatenate([np.reshape(a, (-1, 3, 3)) for a, _ in pairs])
             pred = np.concatenate([np.reshape(b, (-1, 3, 3)) for _, b in pairs])
-            stem = "born" if key == "born_charges" else "epsilon"
+            stem = "born" if key == BORN_CHARGES else "epsilon"
             written.append(_parity_figure(ref, pred, name, unit, out_dir / f"parity_{stem}.png", log_diagonal=log))
     return written
 
@@ -81,8 +82,8 @@ def charge_parity_plots(molecules: Sequence, predictions: Sequence[dict], out_di
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with_dip = [(m.dipole, p["dipole"]) for m, p in zip(molecules, predictions) if m.dipole is not None]
-    with_esp = [(m.esp, np.asarray(esp(p["sites"].reshape(-1, 3), p["charges"].reshape(-1), m.esp_points)))
+    with_dip = [(m.dipole, p[DIPOLE]) for m, p in zip(molecules, predictions) if m.dipole is not None]
+    with_esp = [(m.esp, np.asarray(esp(p[SITES].reshape(-1, 3), p[CHARGES].reshape(-1), m.esp_points)))
                 for m, p in zip(molecules, predictions) if m.esp is not None]
     panels = [x for x in (("dipole", with_dip, EANG_DEBYE, " D"), ("ESP", with_esp, HARTREE_KCALMOL, " kcal/mol/e"))
               if x[1]]

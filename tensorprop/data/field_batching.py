@@ -16,6 +16,7 @@ from ..config import BatchConfig
 from .batching import GraphBatch, collate_in_budget, index_stream, pack
 from .graph import Graph
 from .records import Crystal
+from ..outputs import DIPOLE, ENERGY, FORCES
 
 __all__ = ["FieldBatch", "collate_field", "make_field_batches", "field_stream"]
 
@@ -48,12 +49,12 @@ def collate_field(crystals: Sequence[Crystal], graphs: Sequence[Graph], budget: 
         info = c.info
         if info.get("field") is not None:
             field[k] = np.asarray(info["field"], float).reshape(3)
-        if info.get("energy") is not None:
-            energy[k], energy_mask[k] = float(info["energy"]), True
-        if info.get("dipole") is not None:
-            dipole[k], dipole_mask[k] = np.asarray(info["dipole"], float).reshape(3), True
-        if info.get("forces") is not None:
-            forces[offset:offset + c.n_atoms] = np.asarray(info["forces"], float).reshape(-1, 3)
+        if info.get(ENERGY) is not None:
+            energy[k], energy_mask[k] = float(info[ENERGY]), True
+        if info.get(DIPOLE) is not None:
+            dipole[k], dipole_mask[k] = np.asarray(info[DIPOLE], float).reshape(3), True
+        if info.get(FORCES) is not None:
+            forces[offset:offset + c.n_atoms] = np.asarray(info[FORCES], float).reshape(-1, 3)
             forces_mask[offset:offset + c.n_atoms] = True
         offset += c.n_atoms
     return FieldBatch(graph, field, energy, energy_mask, forces, forces_mask, dipole, dipole_mask)

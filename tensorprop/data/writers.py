@@ -15,10 +15,12 @@ import numpy as np
 
 from tensorprop.data.convert import as_crystal
 from tensorprop.errors import DataError
+from tensorprop.outputs import BORN_CHARGES_SPREAD, CHARGES, FORCES
 
 __all__ = ["write_extxyz"]
 
-_PER_ATOM_INFO = ("forces", "force", "charges", "initial_charges", "magmoms", "born_charges_spread")
+#: info keys written as per-atom columns: the registry's per-atom outputs that fit a column, and ase's names
+_PER_ATOM_INFO = (FORCES, "force", CHARGES, "initial_charges", "magmoms", BORN_CHARGES_SPREAD)
 _RESERVED = {"lattice", "properties", "pbc", "becs", "eps", "species", "pos"}
 _SPECIAL_3_3 = ("stress", "virial")  # ase reads these 9-vectors in Fortran order
 

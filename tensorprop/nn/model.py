@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS, cartesian_to_irreps
 from .backbone import Backbone
 from .heads import CartesianReadout, IrrepsReadout, graph_mean
+from ..outputs import BORN_CHARGES, EPSILON
 
 __all__ = ["edge_vectors", "network_fn", "sum_rule_weights", "transformed_network"]
 
@@ -52,29 +53,29 @@ def network_fn(config):
 
         out = {}
         if config.head == "cartesian":  # lab-frame components from invariants, mapped to the same irreps layout
-            if "born_charges" in config.targets:
-                features = backbone_for("born_charges")
+            if BORN_CHARGES in config.targets:
+                features = backbone_for(BORN_CHARGES)
                 raw = CartesianReadout(9 + weighted, name="born_head")(features, batch.numbers)
                 out["born_irreps"] = cartesian_to_irreps(raw[:, :9].reshape(-1, 3, 3)).array
                 if weighted:
                     out["born_sum_rule_weights"] = sum_rule_weights(raw[:, 9])
-            if "epsilon" in config.targets:
-                features = backbone_for("epsilon")
+            if EPSILON in config.targets:
+                features = backbone_for(EPSILON)
                 six = CartesianReadout(6, name="epsilon_head")(features, batch.numbers)  # xx yy zz yz xz xy
                 i, j = jnp.array([0, 1, 2, 1, 0, 0]), jnp.array([0, 1, 2, 2, 2, 1])
                 s = jnp.zeros((six.shape[0], 3, 3), six.dtype).at[:, i, j].set(six).at[:, j, i].set(six)
                 per_atom = cartesian_to_irreps(s, symmetric=True).array
                 out["epsilon_irreps"] = graph_mean(per_atom, batch.node_graph, batch.node_mask, batch.n_graphs)
             return out
-        if "born_charges" in config.targets:
+        if BORN_CHARGES in config.targets:
             raw = IrrepsReadout(config.head_irreps, BORN_IRREPS + ("0e" if weighted else ""), name="born_head")(
-                backbone_for("born_charges")).array
+                backbone_for(BORN_CHARGES)).array
             out["born_irreps"] = raw[:, :9]
             if weighted:
                 out["born_sum_rule_weights"] = sum_rule_weights(raw[:, 9])
-        if "epsilon" in config.targets:
+        if EPSILON in config.targets:
             per_atom = IrrepsReadout(config.head_irreps, EPSILON_IRREPS, name="epsilon_head")(
-                backbone_for("epsilon")).array
+                backbone_for(EPSILON)).array
             out["epsilon_irreps"] = graph_mean(per_atom, batch.node_graph, batch.node_mask, batch.n_graphs)
         return out
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..nn.backbone import NUM_ELEMENTS
 from .tensors import apply_acoustic_sum_rule, bound_log_epsilon, epsilon_from_log, irreps_to_cartesian
+from ..outputs import BORN_CHARGES, EPSILON, EPSILON_LOG
 
 __all__ = ["default_stats", "assemble_tensors"]
 
@@ -43,12 +44,12 @@ def assemble_tensors(raw: dict, batch, stats: dict) -> dict:
         scale = jnp.asarray(stats["born_scale"], z.dtype)[batch.numbers]
         shift = jnp.asarray(stats["born_shift"], z.dtype)[batch.numbers]
         z = scale[:, None, None] * z + shift[:, None, None] * jnp.eye(3, dtype=z.dtype)
-        out["born_charges"] = apply_acoustic_sum_rule(z, batch.node_graph, batch.node_mask, batch.n_graphs,
+        out[BORN_CHARGES] = apply_acoustic_sum_rule(z, batch.node_graph, batch.node_mask, batch.n_graphs,
                                                       raw.get("born_sum_rule_weights"))
     if "epsilon_irreps" in raw:
         s = irreps_to_cartesian(raw["epsilon_irreps"], symmetric=True)  # [G, 3, 3]
         s = s + jnp.asarray(stats["epsilon_log_shift"], s.dtype) * jnp.eye(3, dtype=s.dtype)
         s = bound_log_epsilon(s)
-        out["epsilon_log"] = s
-        out["epsilon"] = epsilon_from_log(s)
+        out[EPSILON_LOG] = s
+        out[EPSILON] = epsilon_from_log(s)
     return out

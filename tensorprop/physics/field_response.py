@@ -18,6 +18,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from ..outputs import BORN_CHARGES, DIPOLE, ENERGY, EPSILON, FORCES, POLARISABILITY
 
 __all__ = ["EPSILON0", "field_response", "neutral_species_charges"]
 
@@ -34,7 +35,7 @@ def neutral_species_charges(stats: dict, batch) -> jax.Array:
     return (q - (total / count)[batch.node_graph]) * w
 
 
-def field_response(energy: Callable, batch, field=None, *, want=("born_charges", "epsilon")) -> dict:
+def field_response(energy: Callable, batch, field=None, *, want=(BORN_CHARGES, EPSILON)) -> dict:
     """Derivatives of ``energy(positions (N, 3), field (G, 3)) -> (G,)`` at ``field`` (default zero).
 
     Returns ``energy`` (G,), ``forces`` (N, 3), ``dipole`` (G, 3) and, as requested in ``want``,
@@ -53,9 +54,9 @@ def field_response(energy: Callable, batch, field=None, *, want=("born_charges",
         return -ge, -gf
 
     forces, dipole = forces_and_dipole(batch.positions, field)
-    out = {"energy": energy(batch.positions, field), "forces": forces, "dipole": dipole}
-    need_alpha = "polarisability" in want or "epsilon" in want
-    if "born_charges" in want or need_alpha:
+    out = {ENERGY: energy(batch.positions, field), FORCES: forces, DIPOLE: dipole}
+    need_alpha = POLARISABILITY in want or EPSILON in want
+    if BORN_CHARGES in want or need_alpha:
         directions = jnp.eye(3, dtype=dtype)
 
         def along(a):  # d(forces, dipole)/dF_a with every structure's field moved along axis a
@@ -63,14 +64,14 @@ def field_response(energy: Callable, batch, field=None, *, want=("born_charges",
                            (jnp.broadcast_to(directions[a], (g, 3)),))[1]
 
         d_forces, d_dipole = jax.vmap(along)(jnp.arange(3))  # [3(a), N, 3(b)], [3(b), G, 3(a)]
-        if "born_charges" in want:
-            out["born_charges"] = jnp.transpose(d_forces, (1, 0, 2)) * batch.node_mask[:, None, None]
+        if BORN_CHARGES in want:
+            out[BORN_CHARGES] = jnp.transpose(d_forces, (1, 0, 2)) * batch.node_mask[:, None, None]
         if need_alpha:
             alpha = jnp.transpose(d_dipole, (1, 2, 0))  # [G, a, b] = dP_a/dF_b
             alpha = 0.5 * (alpha + jnp.swapaxes(alpha, -1, -2))
-            out["polarisability"] = alpha
+            out[POLARISABILITY] = alpha
             volume = jnp.abs(jnp.linalg.det(batch.cell))
             periodic = (volume > 1e-6) & batch.graph_mask
             eps = jnp.eye(3, dtype=dtype) + alpha / (EPSILON0 * jnp.where(periodic, volume, 1.0))[:, None, None]
-            out["epsilon"] = jnp.where(periodic[:, None, None], eps, jnp.eye(3, dtype=dtype))
+            out[EPSILON] = jnp.where(periodic[:, None, None], eps, jnp.eye(3, dtype=dtype))
     return out

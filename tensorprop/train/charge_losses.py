@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from ..physics.electrostatics import EANG_DEBYE, HARTREE_KCALMOL, batched_esp
+from ..outputs import CHARGES, DIPOLE, SITES
 
 __all__ = ["charge_errors", "charge_loss_fn"]
 
@@ -19,11 +20,11 @@ def charge_errors(pred: dict, batch) -> dict:
     ``dipole_*`` in Debye of the error vector's length |d_pred - d_ref| of labelled molecules (a
     rotation-invariant figure, unlike per-component errors)."""
     g = batch.graph
-    v = batched_esp(pred["sites"], pred["charges"], g.node_graph, g.node_mask, batch.esp_points)  # [G, P]
+    v = batched_esp(pred[SITES], pred[CHARGES], g.node_graph, g.node_mask, batch.esp_points)  # [G, P]
     m = batch.esp_mask.astype(v.dtype)
     de = (v - batch.esp) * HARTREE_KCALMOL * m
     md = (batch.dipole_mask & g.graph_mask).astype(v.dtype)[:, None]
-    dd = (pred["dipole"] - batch.dipole) * EANG_DEBYE * md
+    dd = (pred[DIPOLE] - batch.dipole) * EANG_DEBYE * md
     sq = jnp.sum(dd * dd, axis=-1)
     return {"esp_abs": jnp.abs(de).sum(), "esp_sq": (de * de).sum(), "esp_count": m.sum(),
             "dipole_abs": jnp.sqrt(sq + 1e-30).sum(), "dipole_sq": sq.sum(), "dipole_count": md.sum()}

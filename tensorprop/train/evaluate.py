@@ -8,6 +8,7 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from ..data.records import Crystal
+from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, CHARGES, DIPOLE, EPSILON, EPSILON_SPREAD, SITES
 
 __all__ = ["tensor_metrics", "coverage_metrics", "spread_metrics", "charge_metrics", "rotated_copies", "dipole_rotation_error",
            "field_born_report"]
@@ -26,13 +27,13 @@ def tensor_metrics(crystals: Sequence[Crystal], predictions: Sequence[dict]) -> 
     born_err, born_z, born_spread = [], [], []
     eps_err, eps_spread = [], []
     for c, p in zip(crystals, predictions):
-        if c.born_charges is not None and "born_charges" in p:
-            born_err.append((p["born_charges"] - c.born_charges).reshape(-1, 9))
+        if c.born_charges is not None and BORN_CHARGES in p:
+            born_err.append((p[BORN_CHARGES] - c.born_charges).reshape(-1, 9))
             born_z.append(c.numbers)
-            born_spread.append(p.get("born_charges_spread"))
-        if c.epsilon is not None and "epsilon" in p:
-            eps_err.append(p["epsilon"] - c.epsilon)
-            eps_spread.append(p.get("epsilon_spread"))
+            born_spread.append(p.get(BORN_CHARGES_SPREAD))
+        if c.epsilon is not None and EPSILON in p:
+            eps_err.append(p[EPSILON] - c.epsilon)
+            eps_spread.append(p.get(EPSILON_SPREAD))
     if born_err:
         e = np.concatenate(born_err)
         z = np.concatenate(born_z)
@@ -66,13 +67,13 @@ def coverage_metrics(train: Sequence[Crystal], crystals: Sequence[Crystal], pred
     from collections import Counter
 
     count = Counter(int(z) for c in train for z in set(np.asarray(c.numbers).tolist()))
-    labelled = [(c, p) for c, p in zip(crystals, predictions) if c.born_charges is not None and "born_charges" in p]
+    labelled = [(c, p) for c, p in zip(crystals, predictions) if c.born_charges is not None and BORN_CHARGES in p]
     out = {}
     for k in thresholds:
         groups: dict = {"covered": [], "rest": []}
         for c, p in labelled:
             key = "covered" if min(count[int(z)] for z in set(np.asarray(c.numbers).tolist())) >= k else "rest"
-            groups[key].append(np.abs(p["born_charges"] - c.born_charges).ravel())
+            groups[key].append(np.abs(p[BORN_CHARGES] - c.born_charges).ravel())
         out[str(k)] = {f"{key}_{what}": value for key, errors in groups.items()
                        for what, value in (("n_structures", len(errors)),
                                            ("born_mae", float(np.concatenate(errors).mean()) if errors else None))}
@@ -109,10 +110,10 @@ def charge_metrics(molecules: Sequence, predictions: Sequence[dict]) -> dict:
     esp_err, dip_err = [], []
     for m, p in zip(molecules, predictions):
         if m.esp is not None:
-            v = np.asarray(esp(p["sites"].reshape(-1, 3), p["charges"].reshape(-1), m.esp_points))
+            v = np.asarray(esp(p[SITES].reshape(-1, 3), p[CHARGES].reshape(-1), m.esp_points))
             esp_err.append((v - m.esp) * HARTREE_KCALMOL)
         if m.dipole is not None:
-            dip_err.append((p["dipole"] - m.dipole) * EANG_DEBYE)
+            dip_err.append((p[DIPOLE] - m.dipole) * EANG_DEBYE)
     if esp_err:
         e = np.concatenate(esp_err)
         out.update(esp_rmse=float(np.sqrt((e**2).mean())), esp_mae=float(np.abs(e).mean()), esp_n_points=int(e.size))
@@ -140,8 +141,8 @@ def dipole_rotation_error(model, molecule, n_rotations: int = 16, seed: int = 0)
 
     rot = random_rotations(np.random.default_rng(seed), n_rotations)
     preds = model.predict_many([molecule] + [molecule.rotated(r) for r in rot])
-    d0 = preds[0]["dipole"]
-    return np.array([np.linalg.norm(r.T @ p["dipole"] - d0) * EANG_DEBYE for r, p in zip(rot, preds[1:])])
+    d0 = preds[0][DIPOLE]
+    return np.array([np.linalg.norm(r.T @ p[DIPOLE] - d0) * EANG_DEBYE for r, p in zip(rot, preds[1:])])
 
 
 def field_born_report(model, molecules) -> dict:
@@ -166,7 +167,7 @@ def field_born_report(model, molecules) -> dict:
     for idx, batch in make_batches(graphs, budget):
         field = np.zeros((batch.graph_mask.shape[0], 3), np.float32)  # the references are at zero field
         z = np.asarray(jax.device_get(model.response(model.params, model.stats, batch, field,
-                                                     want=("born_charges",))["born_charges"]))
+                                                     want=(BORN_CHARGES,))[BORN_CHARGES]))
         for i, atoms in zip(idx, node_slices(graphs, idx)):
             predicted[i] = z[atoms]
     errors = [p - m.born_charges for p, m in zip(predicted, molecules)]

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from ..physics.electrostatics import EANG_DEBYE
+from ..outputs import BORN_CHARGES, DIPOLE, ENERGY, FORCES
 
 __all__ = ["field_errors", "field_loss_fn"]
 
@@ -17,15 +18,15 @@ def field_errors(pred: dict, batch) -> dict:
     dt = g.positions.dtype
     n_atoms = jnp.maximum(g.n_atoms.astype(dt), 1.0)
     me = (batch.energy_mask & g.graph_mask).astype(dt)
-    de = (pred["energy"] - batch.energy) / n_atoms * me
+    de = (pred[ENERGY] - batch.energy) / n_atoms * me
     mf = (batch.forces_mask & g.node_mask).astype(dt)[:, None]
-    df = (pred["forces"] - batch.forces) * mf
+    df = (pred[FORCES] - batch.forces) * mf
     md = (batch.dipole_mask & g.graph_mask).astype(dt)[:, None]
-    dd = (pred["dipole"] - batch.dipole) * EANG_DEBYE * md
+    dd = (pred[DIPOLE] - batch.dipole) * EANG_DEBYE * md
     mb = (g.node_mask & g.born_mask[g.node_graph]).astype(dt)[:, None, None]
-    db = (pred["born_charges"] - g.born_charges) * mb
+    db = (pred[BORN_CHARGES] - g.born_charges) * mb
     out = {}
-    for name, d, count in (("energy", de, me.sum()), ("forces", df, 3.0 * mf.sum()), ("dipole", dd, 3.0 * md.sum()),
+    for name, d, count in ((ENERGY, de, me.sum()), (FORCES, df, 3.0 * mf.sum()), (DIPOLE, dd, 3.0 * md.sum()),
                            ("born", db, 9.0 * mb.sum())):
         out.update({f"{name}_abs": jnp.abs(d).sum(), f"{name}_sq": (d * d).sum(), f"{name}_count": count})
     return out
@@ -35,7 +36,7 @@ def field_loss_fn(pred: dict, batch, cfg) -> tuple[jax.Array, dict]:
     """Weighted mean squared errors: ``energy_weight`` (eV/atom), ``forces_weight`` (eV/A),
     ``dipole_weight`` (Debye), ``born_weight`` (e)."""
     e = field_errors(pred, batch)
-    mse = {k: e[f"{k}_sq"] / jnp.maximum(e[f"{k}_count"], 1.0) for k in ("energy", "forces", "dipole", "born")}
-    loss = (cfg.energy_weight * mse["energy"] + cfg.forces_weight * mse["forces"] + cfg.dipole_weight * mse["dipole"]
+    mse = {k: e[f"{k}_sq"] / jnp.maximum(e[f"{k}_count"], 1.0) for k in (ENERGY, FORCES, DIPOLE, "born")}
+    loss = (cfg.energy_weight * mse[ENERGY] + cfg.forces_weight * mse[FORCES] + cfg.dipole_weight * mse[DIPOLE]
             + cfg.born_weight * mse["born"])
     return loss, e

@@ -37,6 +37,7 @@ from .losses import loss_fn
 from .selection import target_groups, update_best
 from .state import TrainState, init_state, make_eval_step, make_optimizer, make_train_step
 from .statistics import training_statistics
+from ..outputs import CHARGES, ENERGY, EPSILON
 
 __all__ = ["fit", "prepare_training", "TrainingSetup", "read_run_config", "summarize_errors", "validation_errors"]
 
@@ -142,10 +143,10 @@ def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool
         initialize_distributed()
     if dtype == np.float64:
         jax.config.update("jax_enable_x64", True)  # entry point of a float64 run, before any array is made
-    if cfg.data.extra_train and ("charges" in cfg.model.targets or cfg.model.head == "field"):
+    if cfg.data.extra_train and (CHARGES in cfg.model.targets or cfg.model.head == "field"):
         raise ConfigError("data.extra_train adds crystals with Z*/eps_inf labels; it is not available for "
                           f"model.targets {list(cfg.model.targets)} with head {cfg.model.head!r}")
-    if "charges" in cfg.model.targets:
+    if CHARGES in cfg.model.targets:
         return _prepare_charges(cfg, adapt_model, dtype)
     if cfg.model.foundation is not None:
         from .foundation import prepare_foundation
@@ -153,7 +154,7 @@ def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool
         return prepare_foundation(cfg, adapt_model, dtype, progress)
     if cfg.model.targets == ("field",):
         return _prepare_field(cfg, adapt_model, dtype, progress)
-    if cfg.model.head == "field" and "epsilon" in cfg.model.targets and tc.epsilon_loss == "log":
+    if cfg.model.head == "field" and EPSILON in cfg.model.targets and tc.epsilon_loss == "log":
         raise ConfigError("model.head 'field' needs train.epsilon_loss: huber (its eps_inf comes from the "
                           "polarisability, not from I + expm(S))")
     data = load_training_data(cfg.data, tc.seed)
@@ -209,8 +210,8 @@ def energy_shift_per_species(crystals) -> np.ndarray:
     """Least-squares reference energy of each element (eV), E ~ sum_i e_Z(i), from labelled structures (119,)."""
     from ..nn.backbone import NUM_ELEMENTS
 
-    rows = [(np.bincount(c.numbers, minlength=NUM_ELEMENTS), float(c.info["energy"])) for c in crystals
-            if c.info.get("energy") is not None]
+    rows = [(np.bincount(c.numbers, minlength=NUM_ELEMENTS), float(c.info[ENERGY])) for c in crystals
+            if c.info.get(ENERGY) is not None]
     shift = np.zeros(NUM_ELEMENTS, np.float32)
     if rows:
         counts = np.array([r[0] for r in rows], float)

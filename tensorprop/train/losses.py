@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from ..outputs import BORN_CHARGES, EPSILON, EPSILON_LOG
 
 __all__ = ["log_epsilon_target", "tensor_errors", "loss_fn"]
 
@@ -46,13 +47,13 @@ def tensor_errors(pred: dict, batch) -> dict:
     epsilon_count; only for targets present in ``pred``.
     """
     out = {}
-    if "born_charges" in pred:
+    if BORN_CHARGES in pred:
         m = _atom_mask(batch)[:, None, None]
-        d = (pred["born_charges"] - batch.born_charges) * m
+        d = (pred[BORN_CHARGES] - batch.born_charges) * m
         out.update(born_abs=jnp.abs(d).sum(), born_sq=(d * d).sum(), born_count=9.0 * m.sum())
-    if "epsilon" in pred:
+    if EPSILON in pred:
         m = (batch.epsilon_mask & batch.graph_mask).astype(batch.positions.dtype)[:, None, None]
-        d = (pred["epsilon"] - batch.epsilon) * m
+        d = (pred[EPSILON] - batch.epsilon) * m
         out.update(epsilon_abs=jnp.abs(d).sum(), epsilon_sq=(d * d).sum(), epsilon_count=9.0 * m.sum())
     return out
 
@@ -63,16 +64,16 @@ def loss_fn(pred: dict, batch, cfg) -> tuple[jax.Array, dict]:
     ``cfg`` is a :class:`~tensorprop.config.TrainConfig`.
     """
     total = jnp.zeros((), batch.positions.dtype)
-    if "born_charges" in pred:
+    if BORN_CHARGES in pred:
         m = _atom_mask(batch)[:, None, None]
-        per = _pointwise(pred["born_charges"] - batch.born_charges, cfg.born_loss, cfg.huber_delta) * m
+        per = _pointwise(pred[BORN_CHARGES] - batch.born_charges, cfg.born_loss, cfg.huber_delta) * m
         total = total + cfg.born_weight * per.sum() / jnp.maximum(9.0 * m.sum(), 1.0)
-    if "epsilon" in pred:
+    if EPSILON in pred:
         m = (batch.epsilon_mask & batch.graph_mask).astype(batch.positions.dtype)[:, None, None]
         if cfg.epsilon_loss == "log":
-            err = pred["epsilon_log"] - log_epsilon_target(batch.epsilon)
+            err = pred[EPSILON_LOG] - log_epsilon_target(batch.epsilon)
             per = err * err * m
         else:
-            per = _huber(pred["epsilon"] - batch.epsilon, cfg.huber_delta) * m
+            per = _huber(pred[EPSILON] - batch.epsilon, cfg.huber_delta) * m
         total = total + cfg.epsilon_weight * per.sum() / jnp.maximum(9.0 * m.sum(), 1.0)
     return total, tensor_errors(pred, batch)

@@ -7,12 +7,13 @@ validation MAE, and the saved model joins them (Z* from one step, eps_inf from a
 """
 
 from __future__ import annotations
+from ..outputs import BORN_CHARGES, EPSILON
 
 __all__ = ["target_groups", "update_best"]
 
 #: validation metric and parameter prefixes of each separately selected target
-_GROUPS = {"born_charges": ("valid_born_mae", ("backbone_born_charges", "born_head")),
-           "epsilon": ("valid_epsilon_mae", ("backbone_epsilon", "epsilon_head"))}
+_GROUPS = {BORN_CHARGES: ("valid_born_mae", ("backbone_born_charges", "born_head")),
+           EPSILON: ("valid_epsilon_mae", ("backbone_epsilon", "epsilon_head"))}
 
 
 def target_groups(model_config) -> dict | None:
