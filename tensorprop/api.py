@@ -11,36 +11,26 @@
 
 from __future__ import annotations
 
-import functools
-import sys
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from .compiled import shared_jit
-from .config import BatchConfig, FitConfig, ModelConfig, config_from_dict, config_to_dict, read_yaml_mapping
-from .data.batching import make_batches, node_slices, prediction_batches
-from .data.graph import build_graph
-from .data.validate import MIN_DISTANCE, check_crystal, check_graph_distances
-from .data.convert import as_crystal
-from .errors import BatchBudgetError, CheckpointError, ConfigError, DataError
-from .memory import format_bytes, prediction_bytes
+from .config import BatchConfig, ChargesConfig, FitConfig, ModelConfig, config_from_dict, config_to_dict, \
+    read_yaml_mapping
+from .data.batching import graph_part, node_slices
+from .errors import CheckpointError, ConfigError, DataError
+from .loading import load_model, register_kind
 from .model_file import read_model_file, write_model_file
-from .nn.backbone import NUM_ELEMENTS
-from .nn.model import transformed_network
-from .physics.assemble import assemble_tensors, default_stats
 from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD, split_structures
+from .physics.assemble import default_stats
+from .tasks import compiled_apply, init_params, param_shapes, task_of
+from .tasks.tensors import LARGE_STRUCTURE_EDGES, MAX_PREDICT_EDGES, example_batch, field_model_response
 
-__all__ = ["TensorModel", "build_model", "load_model", "MAX_PREDICT_EDGES"]
-
-#: largest structure (edges within the cutoff) that ``predict`` accepts by default: about 15 GiB with the bundled model
-MAX_PREDICT_EDGES = 500_000
-#: structures with more edges get a line on stderr (atoms, edges, memory) when ``predict_many`` shows progress
-LARGE_STRUCTURE_EDGES = 1 << 16
+__all__ = ["Model", "TensorModel", "build_model", "load_model", "MAX_PREDICT_EDGES", "apply_network",
+           "compiled_apply", "param_shapes", "init_params"]
 #: outputs of :meth:`TensorModel.predict_many` with one entry per atom: Z* (n_atoms, 3, 3) in e and, for
 #: an ensemble, its members' spread (n_atoms,) in e
 PER_ATOM_OUTPUTS = (BORN_CHARGES, BORN_CHARGES_SPREAD)
@@ -50,103 +40,62 @@ PER_STRUCTURE_OUTPUTS = (EPSILON, EPSILON_SPREAD)
 PREDICTION_OUTPUTS = PER_ATOM_OUTPUTS + PER_STRUCTURE_OUTPUTS
 
 
-class TensorModel:
-    """A network config, its parameters and its training statistics.
+class Predictor:
+    """What every predicting object shares (a :class:`Model`, an :class:`~tensorprop.ensemble.EnsembleModel`):
+    the unseen-element policy, batching through its task and the per-structure split of the outputs.
 
-    Parameters
-    ----------
-    config : ModelConfig
-    params : haiku parameter dict
-    stats : dict of arrays, see :func:`tensorprop.physics.assemble.default_stats`
-    elements : sequence of int, optional
-        Atomic numbers seen in training; predicting other elements raises (or warns,
-        with ``unknown_elements="warn"``). None means no restriction (untrained model).
-    metadata : dict, optional
-        Free, JSON-able information saved with the model (training data, metrics, ...).
-    """
+    Subclasses set ``config``, ``task``, ``params``, ``stats``, ``elements`` and ``_evaluate``."""
 
-    MODEL_KIND = "tensors"  # the model file's ``model_kind``
-
-    def __init__(self, config: ModelConfig, params, stats=None, *, elements=None, metadata=None):
-        self.config = config
-        self.params = params
-        self.stats = {k: np.asarray(v) for k, v in (stats or default_stats()).items()}
-        self.elements = None if elements is None else sorted(int(z) for z in elements)
-        self.metadata = dict(metadata or {})
-        self._network = transformed_network(config)
-        self._apply = compiled_apply(config)
-
-    # -- pure functions for training -----------------------------------------------------
-    def apply(self, params, stats, batch) -> dict:
-        """Padded batch -> dict of ``born_charges`` (N, 3, 3), ``epsilon``/``epsilon_log`` (G, 3, 3).
-
-        With ``config.head == "field"`` the tensors are derivatives of the field-coupled energy
-        (no ``epsilon_log``; see :meth:`response` for energy, forces, dipole and polarisability).
-        """
-        return apply_network(self.config, params, stats, batch)
-
-    def response(self, params, stats, batch, field=None, want=(BORN_CHARGES, EPSILON)) -> dict:
-        """Field model only: energy (G,) eV, forces (N, 3) eV/A, dipole (G, 3) e*A, born_charges (N, 3, 3) e,
-        polarisability (G, 3, 3) e*A^2/V and epsilon (G, 3, 3) at ``field`` (G, 3) V/A (default zero)."""
-        return field_model_response(self.config, params, stats, batch, field, want)
+    #: the model file's ``model_kind`` this class loads (None: the kind of the config's task)
+    MODEL_KIND: str | None = None
 
     @property
     def n_parameters(self) -> int:
         return int(sum(np.size(x) for x in jax.tree.leaves(self.params)))
 
-    def with_params(self, params, metadata: dict | None = None) -> "TensorModel":
-        """The same model with other weights (e.g. the EMA) and extra metadata."""
-        return TensorModel(self.config, params, self.stats, elements=self.elements,
-                           metadata={**self.metadata, **(metadata or {})})
-
     @property
     def targets(self) -> tuple[str, ...]:
         return self.config.targets
 
-    # -- prediction ----------------------------------------------------------------------
-    def unseen_elements(self, crystal) -> list[int]:
-        """Atomic numbers of ``crystal`` that the model never saw in training."""
+    def unseen_elements(self, structure) -> list[int]:
+        """Atomic numbers of ``structure`` that the model never saw in training."""
         if self.elements is None:
             return []
-        return sorted(set(crystal.numbers.tolist()) - set(self.elements))
+        return sorted(set(structure.numbers.tolist()) - set(self.elements))
 
-    def _check_elements(self, crystal, index, policy: str):
-        unknown = self.unseen_elements(crystal)
-        if not unknown:
-            return
-        from ase.data import chemical_symbols
+    def _element_policy(self, policy: str):
+        """``check(item, index)``: raise (policy ``"error"``) or warn (``"warn"``) for unseen elements."""
 
-        names = ", ".join(chemical_symbols[z] for z in unknown)
-        message = (f"element(s) {names} not in this model's training set; its predictions there would be "
-                   "meaningless (to predict anyway, with a warning: --allow-unseen-elements on the command line, "
-                   "unseen_elements='warn' in Python)")
-        if policy == "warn":
-            warnings.warn(f"{crystal.label or '<structure>'}, structure {index}: {message}", stacklevel=3)
-        else:
-            raise DataError(crystal.label or "<structure>", message, index)
+        def check(item, index):
+            unknown = self.unseen_elements(item)
+            if not unknown:
+                return
+            from ase.data import chemical_symbols  # ase.data only: the element names (ase itself is a dependency)
 
-    def _check_periodic(self, crystal, index):
-        """Crystal tensors (bulk Z*, eps_inf) need a crystal periodic in all three directions."""
-        if crystal.pbc.all() or not set(self.config.targets) & set((BORN_CHARGES, EPSILON)):
-            return
-        raise DataError(crystal.label or "<structure>", f"not periodic in all three directions (pbc "
-                        f"{crystal.pbc.astype(int).tolist()}); this model predicts the bulk Z* and eps_inf of crystals, "
-                        "which mean nothing for a molecule or slab in vacuum: give the crystal's cell, or use a "
-                        "molecular charge model (tensorprop fit charges)", index)
+            names = ", ".join(chemical_symbols[z] for z in unknown)
+            message = (f"element(s) {names} not in this {self.task.noun}'s training set; its predictions there would "
+                       "be meaningless (to predict anyway, with a warning: --allow-unseen-elements on the command "
+                       "line, unseen_elements='warn' in Python)")
+            if policy == "warn":
+                warnings.warn(f"{item.label or '<structure>'}, structure {index}: {message}", stacklevel=4)
+            else:
+                raise DataError(item.label or "<structure>", message, index)
+
+        return check
 
     def predict(self, structure) -> dict[str, np.ndarray]:
-        """Predict the tensors of one structure (ase.Atoms, pymatgen Structure or Crystal).
-
-        Returns ``{"born_charges": (n_atoms, 3, 3), "epsilon": (3, 3)}`` as numpy arrays
-        (only the heads the model has), Born charges in e with Z[i, a, b] = dP_a/du_(i,b).
-        An ensemble adds its members' spread: ``born_charges_spread`` (n_atoms,) e, ``epsilon_spread`` ().
+        """Predict one structure (crystal models: ase.Atoms, pymatgen Structure or Crystal; charge models: a
+        Molecule). Crystal tensors: ``{"born_charges": (n_atoms, 3, 3), "epsilon": (3, 3)}`` as numpy arrays
+        (only the heads the model has), Born charges in e with Z[i, a, b] = dP_a/du_(i,b); an ensemble adds
+        its members' spread: ``born_charges_spread`` (n_atoms,) e, ``epsilon_spread`` (). Charge models:
+        ``charges`` (n_atoms, n_dcm) e, ``sites`` (n_atoms, n_dcm, 3) Angstrom, ``dipole`` (3,) e*Angstrom.
         """
         return self.predict_many([structure])[0]
 
     def predict_many(self, structures: Iterable[Any], *, batch: BatchConfig | None = None,
                      progress: bool = False, unseen_elements: str = "error",
                      max_edges: int = MAX_PREDICT_EDGES) -> list[dict[str, np.ndarray]]:
-        """Predict many structures, batched into few padded shapes (:func:`.data.batching.prediction_batches`).
+        """Predict many structures, batched into few padded shapes by the model's task.
 
         ``unseen_elements``: ``"error"`` (default) refuses structures with elements the model
         was not trained on, ``"warn"`` predicts them with a warning. ``max_edges``: a structure with
@@ -154,165 +103,163 @@ class TensorModel:
         is spent on it (the compiled network needs roughly 10-30 KiB per edge; raise it when the
         machine has the memory).
         """
-        # a left-handed cell (a mirror image, an improper rotation of a crystal) is a valid crystal to predict
-        crystals = [as_crystal(s, allow_left_handed=True) for s in structures]
-        # overlapping atoms are found from the neighbour graph below (one neighbour search, not two)
-        from_graph = self.config.cutoff >= MIN_DISTANCE
-        for i, c in enumerate(crystals):
-            check_crystal(c, c.label or "<structure>", i, allow_left_handed=True,
-                          min_distance=0.0 if from_graph else MIN_DISTANCE)
-            self._check_elements(c, i, unseen_elements)
-            self._check_periodic(c, i)
-        graphs = [build_graph(c, self.config.cutoff, index=i) for i, c in enumerate(crystals)]
-        if from_graph:
-            for i, (c, g) in enumerate(zip(crystals, graphs)):
-                check_graph_distances(g, MIN_DISTANCE, c.label or "<structure>", i)
-        for i, g in enumerate(graphs):
-            if g.n_edges > max_edges:
-                raise BatchBudgetError(
-                    f"{crystals[i].label or '<structure>'}, structure {i}: {g.n_nodes} atoms and {g.n_edges} edges "
-                    f"within the {self.config.cutoff} A cutoff, more than max_edges={max_edges} (about "
-                    f"{format_bytes(prediction_bytes(self, g.n_edges))} to predict with this model); pass a larger "
-                    "max_edges (CLI: --max-edges) if the machine has the memory")
-            if progress and g.n_edges > LARGE_STRUCTURE_EDGES:
-                print(f"predict: {crystals[i].label or 'structure'} {i}: {g.n_nodes} atoms, {g.n_edges} edges, about "
-                      f"{format_bytes(prediction_bytes(self, g.n_edges))} and minutes of CPU", file=sys.stderr)
-        if batch is None:  # structures beyond it are predicted alone (prediction_batches)
-            batch = BatchConfig(max_nodes=256, max_edges=8192, max_graphs=64, pad_mode="pow2")
+        items, graphs, batches = self.task.prediction_batches(
+            self, structures, batch=batch, progress=progress, max_edges=max_edges,
+            check_elements=self._element_policy(unseen_elements))
         results: list[dict | None] = [None] * len(graphs)
-        batches = prediction_batches(graphs, batch)
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # a progress bar only when asked for
 
             batches = tqdm(batches, desc="predict", unit="batch")
         for idx, b in batches:
-            inputs = self._network_inputs(b, idx, crystals)
-            out = jax.device_get(self._evaluate(inputs, progress=progress and b.senders.shape[0] > LARGE_STRUCTURE_EDGES))
-            for i, res in zip(idx, split_structures(out, PREDICTION_OUTPUTS, node_slices(graphs, idx))):
+            inputs = self._network_inputs(b, idx, items)
+            large = progress and graph_part(b).senders.shape[0] > LARGE_STRUCTURE_EDGES
+            out = jax.device_get(self._evaluate(inputs, progress=large))
+            for i, res in zip(idx, split_structures(out, self.task.outputs, node_slices(graphs, idx))):
                 results[i] = res
         return results
 
-    def _network_inputs(self, batch, idx, crystals):
-        """What the network reads for the padded ``batch`` of ``crystals[i], i in idx``: the batch itself
+    def _network_inputs(self, batch, idx, items):
+        """What the network reads for the padded ``batch`` of ``items[i], i in idx``: the batch itself
         (a foundation-feature model adds the structures' features, see ``foundation_model.py``)."""
         return batch
+
+
+class Model(Predictor):
+    """One trained (or freshly built) network of any task: its config, parameters, training statistics.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Names the task (``config.task``: tensors, field, charges, foundation; see :mod:`tensorprop.tasks`).
+    params : haiku parameter dict
+    stats : dict of arrays, see :func:`tensorprop.physics.assemble.default_stats` (the task's defaults if None)
+    elements : sequence of int, optional
+        Atomic numbers seen in training; predicting other elements raises (or warns,
+        with ``unseen_elements="warn"``). None means no restriction (untrained model).
+    metadata : dict, optional
+        Free, JSON-able information saved with the model (training data, metrics, ...).
+    charges : ChargesConfig, optional
+        The charge head's options (charges task only).
+    """
+
+    def __init__(self, config: ModelConfig, params, stats=None, *, elements=None, metadata=None,
+                 charges: ChargesConfig | None = None):
+        self.config = config
+        self.task = task_of(config)
+        self.arch = self.task.architecture(config, charges)
+        self.params = params
+        self.stats = {k: np.asarray(v) for k, v in (self.task.initial_stats() if stats is None else stats).items()}
+        self.elements = None if elements is None else sorted(int(z) for z in elements)
+        self.metadata = dict(metadata or {})
+        self._network = self.task.network(self.arch)
+        self._apply = compiled_apply(self.arch)
+
+    @property
+    def charges_config(self) -> ChargesConfig | None:
+        """The charge head's options (charges task), else None."""
+        return self.arch[1] if isinstance(self.arch, tuple) else None
+
+    # -- pure functions for training -----------------------------------------------------
+    def apply(self, params, stats, batch) -> dict:
+        """Padded batch -> the task's outputs: for crystal tensors ``born_charges`` (N, 3, 3),
+        ``epsilon``/``epsilon_log`` (G, 3, 3); with a field head (``model.head: field``) the tensors are derivatives of the
+        field-coupled energy (no ``epsilon_log``; see :meth:`response`); for charges ``charges`` (N, K),
+        ``sites`` (N, K, 3), ``dipole`` (G, 3)."""
+        return self.task.apply(self.arch, params, stats, batch)
+
+    def response(self, params, stats, batch, field=None, want=(BORN_CHARGES, EPSILON)) -> dict:
+        """Field model only: energy (G,) eV, forces (N, 3) eV/A, dipole (G, 3) e*A, born_charges (N, 3, 3) e,
+        polarisability (G, 3, 3) e*A^2/V and epsilon (G, 3, 3) at ``field`` (G, 3) V/A (default zero)."""
+        return field_model_response(self.config, params, stats, batch, field, want)
+
+    def with_params(self, params, metadata: dict | None = None) -> "Model":
+        """The same model with other weights (e.g. the EMA) and extra metadata."""
+        return self._create(self.config, params, self.stats, charges=self.charges_config, elements=self.elements,
+                            metadata={**self.metadata, **(metadata or {})})
 
     def _evaluate(self, batch, progress: bool = False) -> dict:
         """The compiled network on one padded batch (the function shared by every model of this architecture)."""
         return self._apply(self.params, self.stats, batch)
 
+    def esp(self, molecule, points: np.ndarray | None = None) -> np.ndarray:
+        """Charge models: ESP (P,) in Hartree/e at ``points`` (P, 3) Angstrom (default: the molecule's own ESP points)."""
+        return self.task.esp(self.predict(molecule), molecule, points)
+
     # -- persistence ---------------------------------------------------------------------
     def file_header(self) -> dict:
-        """The JSON header of this model's file: network config, elements seen, metadata."""
-        return {"model_config": config_to_dict(self.config), "elements": self.elements, "metadata": self.metadata}
+        """The JSON header of this model's file: network config, elements seen, metadata (and the model kind
+        and the task's options where the kind is not the default ``tensors``)."""
+        return {**self.task.kind_header(), "model_config": config_to_dict(self.config), **self.task.options_header(self.arch),
+                "elements": self.elements, "metadata": self.metadata}
 
     def save(self, path: str | Path) -> Path:
         """Write a versioned ``.npz`` model file (see :mod:`tensorprop.model_file`)."""
         return write_model_file(path, self.params, self.stats, self.file_header())
 
     @classmethod
-    def load(cls, path: str | Path) -> "TensorModel":
+    def load(cls, path: str | Path) -> "Model":
         return cls.from_file_contents(path, *read_model_file(path))
 
     @classmethod
-    def from_file_contents(cls, path, params: dict, stats: dict, meta: dict) -> "TensorModel":
+    def _create(cls, config, params, stats, *, charges=None, elements=None, metadata=None) -> "Model":
+        """A model of this class (subclasses with another constructor signature override this)."""
+        return cls(config, params, stats, elements=elements, metadata=metadata)
+
+    @classmethod
+    def _wrong_kind(cls, path, kind: str) -> str:
+        return f"{path}: a {kind!r} model, not a tensor model; use tensorprop.load_model"
+
+    @classmethod
+    def from_file_contents(cls, path, params: dict, stats: dict, meta: dict) -> "Model":
         """The model of a file already read with ``read_model_file`` (``path`` names it in errors)."""
-        if meta.get("model_kind", "tensors") != cls.MODEL_KIND:
-            raise CheckpointError(f"{path}: a {meta['model_kind']!r} model, not a tensor model; use tensorprop.load_model")
+        kind = meta.get("model_kind", "tensors")
+        if cls.MODEL_KIND is not None and kind != cls.MODEL_KIND:
+            raise CheckpointError(cls._wrong_kind(path, kind))
         try:
             config = config_from_dict(ModelConfig, meta.get("model_config"), where="model_config")
+            task = task_of(config)
+            if task.model_kind != kind:
+                raise ConfigError(f"model_config describes a {task.name!r} model, the file a {kind!r} model")
+            options = task.options_from_header(meta)
         except ConfigError as exc:
-            raise CheckpointError(f"{path}: incompatible model config: {exc}") from None
-        model = cls(config, params, stats, elements=meta.get("elements"), metadata=meta.get("metadata"))
-        if jax.tree.map(np.shape, params) != param_shapes(config):
+            raise CheckpointError(f"{path}: incompatible {task_noun(kind)} config: {exc}") from None
+        model = cls._create(config, params, stats, charges=options, elements=meta.get("elements"),
+                            metadata=meta.get("metadata"))
+        if jax.tree.map(np.shape, params) != param_shapes(model.arch):
             raise CheckpointError(f"{path}: parameter shapes do not match the network its config describes")
         return model
 
     def __repr__(self):
-        heads = "+".join(self.config.targets)
-        return f"TensorModel({heads}, {self.n_parameters} parameters, cutoff={self.config.cutoff} A)"
+        return f"{type(self).__name__}({self.task.describe(self)})"
+
+
+def task_noun(kind: str) -> str:
+    """How error messages name a model file's kind of model."""
+    return "charge-model" if kind == "charges" else "model"
+
+
+class TensorModel(Model):
+    """A :class:`Model` of crystal tensors (the name kept for user code and model files: its ``load`` refuses
+    other kinds of model file)."""
+
+    MODEL_KIND = "tensors"
+
+
+register_kind(TensorModel.MODEL_KIND, TensorModel)
 
 
 def apply_network(config: ModelConfig, params, stats, batch) -> dict:
-    """:meth:`TensorModel.apply` as a function of the architecture ``config`` (what jit is keyed on)."""
-    if config.targets == ("field",):  # a FieldBatch: everything at each structure's own field
-        return field_model_response(config, params, stats, batch.graph, batch.field, want=(BORN_CHARGES,))
-    if config.head == "field":
-        return field_model_response(config, params, stats, batch, want=config.targets)
-    if config.foundation is not None:  # a FeatureBatch: heads on precomputed per-atom features
-        return assemble_tensors(transformed_network(config).apply(params, batch), batch.graph, stats)
-    return assemble_tensors(transformed_network(config).apply(params, batch), batch, stats)
-
-
-def field_model_response(config: ModelConfig, params, stats, batch, field=None,
-                         want=(BORN_CHARGES, EPSILON)) -> dict:
-    """:meth:`TensorModel.response` as a function of the architecture ``config``."""
-    from .physics.field_response import field_response, neutral_species_charges
-
-    if config.head != "field":
-        raise ConfigError("response() needs a field model (model.head: field)")
-    network = transformed_network(config)
-    charges = neutral_species_charges(stats, batch)
-    shift = jnp.asarray(stats.get("energy_shift", np.zeros(NUM_ELEMENTS)), batch.positions.dtype)[batch.numbers]
-    reference = jax.ops.segment_sum(shift * batch.node_mask, batch.node_graph, num_segments=batch.n_graphs)
-
-    def energy(positions, f):
-        return network.apply(params, batch._replace(positions=positions), f, charges) + reference
-
-    return field_response(energy, batch, field, want=want)
-
-
-def compiled_apply(config: ModelConfig):
-    """``jax.jit(apply_network)`` for ``config``: one per architecture, shared by all its models
-    (:func:`tensorprop.compiled.shared_jit`), compiled once per padded shape."""
-    return shared_jit(("tensors", config), lambda: functools.partial(apply_network, config))
+    """:meth:`Model.apply` as a function of the architecture ``config`` (what jit is keyed on)."""
+    return task_of(config).apply(config, params, stats, batch)
 
 
 def _example_batch(cutoff: float):
-    """A two-atom rock-salt batch used to initialise parameters (shapes only matter)."""
-    from .data.records import Crystal
-
-    a = 5.64
-    crystal = Crystal(numbers=[11, 17], positions=[[0, 0, 0], [a / 2, 0, 0]],
-                      cell=[[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]], pbc=True)
-    graph = build_graph(crystal, max(cutoff, 4.0))
-    return make_batches([graph], BatchConfig(max_nodes=2, max_edges=graph.n_edges, max_graphs=1))[0][1]
+    """Kept for callers of the old private name: :func:`tensorprop.tasks.tensors.example_batch`."""
+    return example_batch(cutoff)
 
 
-def _init_args(config: ModelConfig) -> tuple:
-    """Example arguments of the network's ``init``: a batch (and, for field models, a field and charges)."""
-    batch = _example_batch(config.cutoff)
-    if config.foundation is not None:  # heads on precomputed per-atom features
-        import e3nn_jax as e3nn
-
-        from .data.feature_batching import FeatureBatch
-
-        width = e3nn.Irreps(config.foundation.feature_irreps).dim
-        return (FeatureBatch(batch, np.zeros((batch.numbers.shape[0], width), np.float32)),)
-    if config.head != "field":
-        return (batch,)
-    return batch, np.zeros((batch.graph_mask.shape[0], 3), np.float32), np.zeros(batch.numbers.shape, np.float32)
-
-
-@functools.lru_cache(maxsize=8)
-def _jitted_init(config: ModelConfig):
-    return jax.jit(transformed_network(config).init)
-
-
-@functools.lru_cache(maxsize=32)
-def param_shapes(config: ModelConfig):
-    """Shapes of the parameters of the network ``config`` describes (traced, not compiled or run; traced once per
-    architecture: the five members of the bundled model, of two architectures, trace it twice)."""
-    shaped = jax.eval_shape(transformed_network(config).init, jax.random.PRNGKey(0), *_init_args(config))
-    return jax.tree.map(lambda x: tuple(x.shape), shaped)
-
-
-def init_params(config: ModelConfig, seed: int = 0):
-    """Random parameters of the network ``config`` describes (jit-compiled init)."""
-    return _jitted_init(config)(jax.random.PRNGKey(seed), *_init_args(config))
-
-
-def build_model(config: ModelConfig | FitConfig | Mapping | str | Path | None = None, seed: int = 0) -> TensorModel:
+def build_model(config: ModelConfig | FitConfig | Mapping | str | Path | None = None, seed: int = 0) -> Model:
     """A model with random weights.
 
     ``config``: the path of a YAML config (a ``fit`` config with a ``model:`` section, such as
@@ -338,29 +285,3 @@ def build_model(config: ModelConfig | FitConfig | Mapping | str | Path | None = 
     return TensorModel(config, init_params(config, seed))
 
 
-def load_model(path: str | Path | None = None):
-    """Load a trained model file (a :class:`TensorModel`, or the :class:`~tensorprop.charges.ChargeModel` or
-    :class:`~tensorprop.ensemble.EnsembleModel` the file holds); with no path, the pretrained model bundled
-    with the package."""
-    if path is None or str(path) == "default":
-        bundled = Path(__file__).parent / "pretrained" / "becs-eps.npz"
-        if not bundled.is_file():
-            raise CheckpointError(f"{bundled}: no pretrained model is bundled with this installation")
-        path = bundled
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.npz"
-    contents = read_model_file(path)
-    if contents[2].get("model_kind") == "charges":
-        from .charges import ChargeModel
-
-        return ChargeModel.from_file_contents(path, *contents)
-    if contents[2].get("model_kind") == "foundation":
-        from .foundation_model import FoundationTensorModel
-
-        return FoundationTensorModel.from_file_contents(path, *contents)
-    if contents[2].get("model_kind") == "ensemble":
-        from .ensemble import EnsembleModel
-
-        return EnsembleModel.from_file_contents(path, *contents)
-    return TensorModel.from_file_contents(path, *contents)

@@ -32,9 +32,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ._version import __version__
+from .cli_common import remember_parsers, run
 from .config import FitConfig, allowed_text, config_from_dict, config_to_dict, field_docs, load_yaml_config
 from .data.readers import FORMATS
-from .errors import CheckpointError, LabelWarning, TensorpropError
+from .errors import CheckpointError, TensorpropError
+from .loading import load_model
 from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, CHARGES, DIPOLE, EPSILON, EPSILON_SPREAD, SITES
 
 __all__ = ["main"]
@@ -73,6 +76,7 @@ def _add_config_flags(parser: argparse.ArgumentParser):
 def _fit_config(args) -> FitConfig:
     base = config_to_dict(load_yaml_config(args.config, FitConfig) if args.config else FitConfig())
     base["model"]["targets"] = TARGETS[args.target]
+    base["model"]["task"] = ""  # the task follows from the targets (and head, foundation) the command line sets
     if args.target == "charges" and not args.config:  # molecule-sized defaults
         base["model"].update(CHARGE_MODEL)
         base["data"]["dataset"] = "water-dipoles"
@@ -142,17 +146,17 @@ def _eval_dir(args, run: Path) -> Path:
 
 
 def cmd_evaluate(args) -> int:
-    from .api import load_model
-    from .plots import parity_plots
-    from .train.evaluate import tensor_metrics
-
     args.run = _model_argument(args, "evaluate")
     run = Path(args.run)
     model = load_model(args.run)
-    if not hasattr(model, "predict_many") or getattr(model, "charges_config", None) is not None:
-        return _evaluate_charges(args, run, model)
-    if model.config.targets == ("field",):
-        return _evaluate_field(args, run, model)
+    return EVALUATE[model.task.name](args, run, model)
+
+
+def _evaluate_tensors(args, run: Path, model) -> int:
+    """``evaluate`` of a crystal-tensor model (or ensemble): Z*/eps errors, spread, parity plots."""
+    from .plots import parity_plots
+    from .train.evaluate import tensor_metrics
+
     crystals = _load_split_structures(run, args.split, args.data)
     unseen = sum(bool(model.unseen_elements(c)) for c in crystals)
     with warnings.catch_warnings():
@@ -276,6 +280,11 @@ def _evaluate_charges(args, run: Path, model) -> int:
     return 0
 
 
+#: the ``evaluate`` command of each task (tensorprop.tasks); a new task adds its own here
+EVALUATE = {"tensors": _evaluate_tensors, "foundation": _evaluate_tensors, "field": _evaluate_field,
+            "charges": _evaluate_charges}
+
+
 def _format_prediction(crystal, pred, epsilon_note: str = "") -> str:
     from ase.data import chemical_symbols
 
@@ -331,7 +340,6 @@ def cmd_ensemble(args) -> int:
 
 def _load_predict_model(name: str):
     """load_model, with a plain word when the 'model' is a structure file (swapped arguments)."""
-    from .api import load_model
     from .data.readers import detect_format
 
     try:
@@ -360,7 +368,7 @@ def _predict_stream(args, model, structures) -> int:
     """predict --out FILE.jsonl [--shard I/N] [--resume]: tensorprop.screening.screen."""
     from .screening import parse_shard, screen
 
-    if not (args.out or "").endswith(".jsonl") or getattr(model, "charges_config", None) is not None:
+    if not (args.out or "").endswith(".jsonl") or model.task.molecules:
         raise TensorpropError("--shard and --resume stream crystal predictions to --out FILE.jsonl (JSON lines)")
     shard = parse_shard(args.shard or "0/1")
     counts = screen(model, structures, args.out, shard=shard, resume=args.resume, format=args.format,
@@ -384,7 +392,7 @@ def cmd_predict(args) -> int:
     if (args.out or "").endswith(".jsonl") or args.shard or args.resume:
         return _predict_stream(args, model, structures)
     crystals = read_structures(structures, format=args.format, allow_left_handed=True)
-    if getattr(model, "charges_config", None) is not None:
+    if model.task.molecules:  # molecules: the structures' atoms, no cell
         return _predict_charges(args, model, crystals, structures)
     predictions = model.predict_many(crystals, unseen_elements="warn" if args.allow_unseen_elements else "error",
                                      max_edges=args.max_edges)
@@ -486,8 +494,6 @@ def _add_conformer_args(q: argparse.ArgumentParser, out_help: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     parser = argparse.ArgumentParser(prog="tensorprop", description="Equivariant Born charges and dielectric tensors")
     parser.add_argument("--version", action="version", version=f"tensorprop {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -566,54 +572,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.set_defaults(func=cmd_datasets)
 
+    # imported when the parser is built: tensorprop.phonopy imports phonopy (heavy, optional at import time)
     from .phonopy.cli import add_subcommands as add_phonopy_subcommands
 
     add_phonopy_subcommands(sub)
-    _remember_parsers(parser)
+    remember_parsers(parser)
     return parser
-
-
-def _remember_parsers(parser: argparse.ArgumentParser):
-    """Give every subcommand's arguments its own parser (``_parser``): its usage goes with its errors."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                sub.set_defaults(_parser=sub)
-                _remember_parsers(sub)
-
-
-def _unknown_arguments(parser: argparse.ArgumentParser, args, extra: list[str]):
-    """argparse's 'unrecognized arguments' from the subcommand's own parser, with a close flag named."""
-    import difflib
-
-    own = getattr(args, "_parser", parser)
-    flags = [o for a in own._actions for o in a.option_strings]
-    guesses = [g for x in extra if x.startswith("--")
-               for g in difflib.get_close_matches(x.split("=", 1)[0], flags, n=1)]
-    hint = f" (did you mean {', '.join(guesses)}?)" if guesses else ""
-    own.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """tensorprop's own warnings as one line, ``tensorprop: warning: MESSAGE``; others as Python prints them."""
-    if issubclass(category, LabelWarning):
-        print(f"tensorprop: warning: {message}", file=sys.stderr)
-    else:
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
-
-
-def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
-    """Parse, run the chosen subcommand, and turn tensorprop's own errors into exit code 2."""
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        _unknown_arguments(parser, args, extra)
-    try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
-            return args.func(args)
-    except TensorpropError as exc:
-        print(f"tensorprop: error: {exc}", file=sys.stderr)
-        return 2
 
 
 def main(argv: list[str] | None = None) -> int:

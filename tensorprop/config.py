@@ -34,6 +34,21 @@ T = TypeVar("T")
 TARGETS = ("born_charges", "epsilon")
 MOLECULAR_TARGETS = ("charges",)
 FIELD_TARGETS = ("field",)
+#: the model families (``model.task``), see :mod:`tensorprop.tasks`: what each one's ``targets`` default to
+#: and allow, and which ``model.head`` values it takes
+TASK_TARGETS = {"tensors": (TARGETS, TARGETS), "foundation": (TARGETS, TARGETS),
+                "field": (FIELD_TARGETS, (FIELD_TARGETS,)), "charges": (MOLECULAR_TARGETS, (MOLECULAR_TARGETS,))}
+TASK_HEADS = {"tensors": ("equivariant", "cartesian", "field"), "foundation": ("equivariant",), "field": ("field",),
+              "charges": ("equivariant",)}
+
+
+def task_from_legacy(targets: tuple, head: str, foundation) -> str:
+    """The ``model.task`` of a config written before it existed, from its ``targets``/``head``/``foundation``."""
+    if foundation is not None:
+        return "foundation"
+    if tuple(targets) in (MOLECULAR_TARGETS, FIELD_TARGETS):
+        return tuple(targets)[0]
+    return "tensors"
 
 #: The allowed values of the config fields, per YAML section: an interval ``"[low, high)"`` (``inf`` for no
 #: bound; a list field has each item checked) or a tuple of choices. Every config checks its fields against
@@ -42,6 +57,7 @@ ALLOWED: dict[str, dict[str, str | tuple]] = {
     "model": {"cutoff": "(0, inf)", "sh_lmax": "[0, inf)", "num_layers": "[1, inf)", "num_radial_basis": "[1, inf)",
               "envelope_exponent": "[1, inf)", "radial_hidden": "[1, inf)", "avg_num_neighbors": "(0, inf)",
               "head": ("equivariant", "cartesian", "field"), "species_self_connection": "[0, inf)",
+              "task": ("tensors", "field", "charges", "foundation"),
               "sum_rule": ("mean", "weighted")},
     "model.foundation": {"mode": ("frozen", "finetune"), "readout": ("square", "interaction"),
                          "channels": "[1, inf)"},
@@ -225,6 +241,13 @@ class ModelConfig:
         ``"charges"`` alone (distributed charges of molecules, see :class:`ChargesConfig`), or
         ``"field"`` alone with ``head: field`` (energies, forces, dipoles under fields and Z* where
         labelled).
+    task : str
+        The model family (:mod:`tensorprop.tasks`): ``"tensors"`` (crystal Z*/eps_inf), ``"foundation"``
+        (the same on a foundation model's features), ``"field"`` (a field-coupled energy trained on
+        energies, forces and dipoles in fields), ``"charges"`` (distributed charges of molecules).
+        Empty (configs written before it existed): told from ``targets``, ``head`` and ``foundation``;
+        given alone, ``targets`` and ``head`` default to the family's; ``tensors`` (the default family)
+        gives way to ``targets``/``head``/``foundation`` that name another.
     """
 
     cutoff: float = 5.0
@@ -242,10 +265,12 @@ class ModelConfig:
     backbone_per_target: bool = False
     sum_rule: str = "mean"
     foundation: FoundationConfig | None = None
+    task: str = ""
 
     def __post_init__(self):
         import e3nn_jax as e3nn
 
+        self._migrate_task()
         _check_allowed(self, "model")
         if self.foundation is not None and (self.head != "equivariant" or self.backbone_per_target
                                             or not set(self.targets) <= set(TARGETS)):
@@ -276,6 +301,28 @@ class ModelConfig:
             missing = needed - {str(ir) for _, ir in irreps}
             if missing:
                 raise ConfigError(f"model.{key} = {irreps} lacks {sorted(missing)} needed by the heads {self.targets}")
+
+    def _migrate_task(self) -> None:
+        """Fill in ``task`` (from targets/head/foundation when empty), or the family's default targets and
+        head when only ``task`` is given; a task that contradicts them is a ConfigError."""
+        if not self.task:
+            object.__setattr__(self, "task", task_from_legacy(self.targets, self.head, self.foundation))
+            return
+        if self.task not in TASK_TARGETS:
+            return  # _check_allowed names the allowed values
+        default, allowed = TASK_TARGETS[self.task]
+        if tuple(self.targets) == TARGETS and default != TARGETS:
+            object.__setattr__(self, "targets", default)
+        if self.head == "equivariant" and self.head not in TASK_HEADS[self.task]:
+            object.__setattr__(self, "head", TASK_HEADS[self.task][0])
+        legacy = task_from_legacy(self.targets, self.head, self.foundation)
+        if self.task == "tensors" and legacy != "tensors":
+            # the default family yields to targets/head/foundation that name another (a config copied with
+            # dataclasses.replace or edited as a dict keeps the task it was given)
+            object.__setattr__(self, "task", legacy)
+        elif legacy != self.task:
+            raise ConfigError(f"model.task {self.task!r} contradicts model.targets {list(self.targets)}, model.head "
+                              f"{self.head!r} and model.foundation (which make it {legacy!r})")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,21 +25,21 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
-from .api import TensorModel, apply_network, load_model
+from .api import Model, Predictor, TensorModel, apply_network
 from .compiled import shared_jit
 from .errors import CheckpointError, ConfigError
+from .loading import load_model, register_kind
+from .memory import SEQUENTIAL_EDGES
 from .model_file import write_model_file
-from .physics.tensors import epsilon_from_log
 from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_LOG, EPSILON_SPREAD
+from .physics.tensors import epsilon_from_log
 
-__all__ = ["EnsembleModel", "ensemble", "ensemble_mean", "member_spread"]
+__all__ = ["EnsembleModel", "ensemble", "ensemble_mean", "member_spread", "SEQUENTIAL_EDGES"]
 
 #: ``model_kind`` of an ensemble's model file
 MODEL_KIND = "ensemble"
 #: metadata that the ensemble carries over when every member has the same value (the training data)
 SHARED_METADATA = ("dataset", "n_train")
-#: batches with more padded edges than this evaluate the members one after another (peak memory of one member)
-SEQUENTIAL_EDGES = 1 << 16
 
 
 def member_spread(tensors: Sequence, mean) -> jax.Array:
@@ -95,8 +95,10 @@ def stacked_apply(configs: tuple, params: Sequence, stats: Sequence, batch) -> d
     return ensemble_mean(outputs)
 
 
-class EnsembleModel(TensorModel):
-    """Trained tensor models averaged (see the module docstring); predicts like a :class:`TensorModel`.
+class EnsembleModel(Predictor):
+    """Trained tensor models averaged (see the module docstring); predicts, saves and loads like a
+    :class:`~tensorprop.api.Model` and stands in wherever one is expected (``predict``, ``predict_many``,
+    ``apply``, ``with_params``, ``save``, ``targets``, ``elements``, ``task``).
 
     ``members``: TensorModels with equivariant or Cartesian heads (not field models), one cutoff.
     ``config`` is the first member's (its cutoff is every member's); ``targets`` is the union of the
@@ -104,14 +106,16 @@ class EnsembleModel(TensorModel):
     the training data set and size when all members share them (each member keeps its own metadata).
     """
 
-    def __init__(self, members: Sequence[TensorModel], *, names: Sequence[str] | None = None,
+    MODEL_KIND = MODEL_KIND
+
+    def __init__(self, members: Sequence[Model], *, names: Sequence[str] | None = None,
                  metadata: dict | None = None):
         members = list(members)
         names = list(names) if names is not None else [f"member {i}" for i in range(len(members))]
         if len(members) < 2:
             raise ConfigError(f"an ensemble needs at least two models, got {len(members)}")
         for name, m in zip(names, members):
-            if type(m) is not TensorModel or m.config.head == "field":
+            if not isinstance(m, Model) or not m.task.ensemble_member or not m.task.ensemble_member_ok(m.config):
                 raise ConfigError(f"{name}: {m!r} is not a crystal-tensor model (Z*/eps_inf heads); "
                                   "ensembles are made of those")
             if m.config.cutoff != members[0].config.cutoff:
@@ -120,6 +124,7 @@ class EnsembleModel(TensorModel):
         self.members = members
         self.member_names = names
         self.config = members[0].config
+        self.task = members[0].task
         self.params = tuple(m.params for m in members)
         self.stats = tuple(m.stats for m in members)
         seen = [set(m.elements) for m in members if m.elements is not None]
@@ -151,8 +156,13 @@ class EnsembleModel(TensorModel):
     def targets(self) -> tuple[str, ...]:
         return tuple(t for t in (BORN_CHARGES, EPSILON) if any(t in m.targets for m in self.members))
 
-    def with_params(self, params, metadata=None):
-        raise ConfigError("an ensemble's weights are its members'; build a new EnsembleModel instead")
+    def with_params(self, params, metadata=None) -> "EnsembleModel":
+        """The same ensemble with other weights: ``params`` has one entry per member (as :attr:`params`)."""
+        if not isinstance(params, (tuple, list)) or len(params) != len(self.members):
+            raise ConfigError(f"an ensemble's weights are its members': with_params takes {len(self.members)} "
+                              f"parameter sets, one per member, got {type(params).__name__}")
+        return EnsembleModel([m.with_params(p) for m, p in zip(self.members, params)], names=self.member_names,
+                             metadata={**self.metadata, **(metadata or {})})
 
     def save(self, path: str | Path) -> Path:
         """One model file: every member's parameters and statistics under ``member<i>:`` prefixes."""
@@ -182,7 +192,10 @@ class EnsembleModel(TensorModel):
                 f"{self.n_parameters} parameters, cutoff={self.config.cutoff} A)")
 
 
-def ensemble(models: Sequence[TensorModel | str | Path], metadata: dict | None = None) -> EnsembleModel:
+register_kind(MODEL_KIND, EnsembleModel)
+
+
+def ensemble(models: Sequence[Predictor | str | Path], metadata: dict | None = None) -> EnsembleModel:
     """An :class:`EnsembleModel` of ``models``: TensorModels or paths (run folders, model files).
 
     An ensemble among ``models`` contributes its members one by one (each counts as much as any
@@ -190,8 +203,8 @@ def ensemble(models: Sequence[TensorModel | str | Path], metadata: dict | None =
     """
     names, loaded = [], []
     for i, m in enumerate(models):
-        name = str(m) if not isinstance(m, TensorModel) else f"model {i}"
-        model = m if isinstance(m, TensorModel) else load_model(m)
+        name = str(m) if not isinstance(m, Predictor) else f"model {i}"
+        model = m if isinstance(m, Predictor) else load_model(m)
         if isinstance(model, EnsembleModel):
             names += [f"{name} / {n}" for n in model.member_names]
             loaded += model.members

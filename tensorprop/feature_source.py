@@ -66,7 +66,7 @@ class BackboneFeatureSource:
         self.name, self.cutoff, self.elements = STAND_IN, cutoff, None
         self.layer_irreps = (str(e3nn.Irreps(hidden_irreps)),)
         self._transformed = _backbone_transform(self.config)
-        from .api import _example_batch
+        from .tasks.tensors import example_batch as _example_batch
 
         self.params = self._transformed.init(__import__("jax").random.PRNGKey(seed), _example_batch(cutoff))
         digest = hashlib.sha256()

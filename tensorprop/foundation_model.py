@@ -12,6 +12,7 @@ import numpy as np
 
 from .api import TensorModel
 from .data.feature_batching import FeatureBatch
+from .loading import register_kind
 
 __all__ = ["FoundationTensorModel"]
 
@@ -58,3 +59,6 @@ class FoundationTensorModel(TensorModel):
 
     def file_header(self) -> dict:
         return {**super().file_header(), "model_kind": self.MODEL_KIND}
+
+
+register_kind(FoundationTensorModel.MODEL_KIND, FoundationTensorModel)

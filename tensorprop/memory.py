@@ -5,7 +5,7 @@ one architecture's shared prediction function once at a reference shape (:data:`
 and divides its arguments, outputs and temporaries by the padded edge count; the network's cost grows
 linearly with the edges (at the reference's ~32 edges per atom). :func:`prediction_bytes` scales
 that to a structure, for one network or an ensemble (members at once, or one after another above
-:data:`tensorprop.ensemble.SEQUENTIAL_EDGES` edges).
+:data:`SEQUENTIAL_EDGES` edges).
 """
 
 from __future__ import annotations
@@ -15,7 +15,16 @@ import functools
 import jax
 import numpy as np
 
-__all__ = ["bytes_per_edge", "prediction_bytes", "format_bytes", "REFERENCE_PADDING"]
+from .data.batching import collate
+from .data.graph import build_graph
+from .data.records import Crystal
+from .tasks.base import compiled_apply, param_shapes
+
+__all__ = ["bytes_per_edge", "prediction_bytes", "format_bytes", "REFERENCE_PADDING", "SEQUENTIAL_EDGES"]
+
+#: batches with more padded edges than this evaluate an ensemble's members one after another (peak memory of one
+#: member; :class:`tensorprop.ensemble.EnsembleModel`)
+SEQUENTIAL_EDGES = 1 << 16
 
 #: padded (nodes, edges, graphs) at which the per-edge memory is measured
 REFERENCE_PADDING = (257, 8193, 2)
@@ -31,10 +40,6 @@ def format_bytes(n: float) -> str:
 
 
 def _reference_batch(cutoff: float):
-    from .data.batching import collate
-    from .data.graph import build_graph
-    from .data.records import Crystal
-
     a = 5.64
     graph = build_graph(Crystal(numbers=[11, 17], positions=[[0, 0, 0], [a / 2, 0, 0]],
                                 cell=[[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]], pbc=True), cutoff)
@@ -43,8 +48,6 @@ def _reference_batch(cutoff: float):
 
 @functools.lru_cache(maxsize=16)
 def _measured(config, stats_shapes: tuple) -> float:
-    from .api import compiled_apply, param_shapes
-
     params = jax.tree.map(lambda shape: jax.ShapeDtypeStruct(shape, np.float32), param_shapes(config),
                           is_leaf=lambda x: isinstance(x, tuple))
     stats = {k: jax.ShapeDtypeStruct(shape, dtype) for k, shape, dtype in stats_shapes}
@@ -65,8 +68,6 @@ def prediction_bytes(model, n_edges: int) -> float:
     """Estimated peak memory (bytes) of predicting one structure with ``n_edges`` edges with ``model``
     (a TensorModel or an EnsembleModel: the members' sum when evaluated at once, the largest member's
     when one after another), its edges padded to the next power of two as prediction pads them."""
-    from .ensemble import SEQUENTIAL_EDGES
-
     padded = 1 << int(n_edges).bit_length()
     members = getattr(model, "members", None) or [model]
     per_member = [bytes_per_edge(m) * padded for m in members]

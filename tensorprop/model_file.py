@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._version import __version__
 from .errors import CheckpointError
 
 __all__ = ["FORMAT_VERSION", "atomic_savez", "read_npz_with_header", "write_model_file", "read_model_file"]
@@ -61,8 +62,6 @@ def write_model_file(path: str | Path, params: dict, stats: dict, meta: dict) ->
     """Write a model file atomically (see :func:`atomic_savez`)."""
     arrays = {f"params/{m}/{k}": np.asarray(v) for m, d in params.items() for k, v in d.items()}
     arrays.update({f"stats/{k}": np.asarray(v) for k, v in stats.items()})
-    from . import __version__
-
     header = {"format_version": FORMAT_VERSION, "tensorprop_version": __version__, **meta}
     arrays["__meta__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     return atomic_savez(path, arrays)

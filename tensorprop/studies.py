@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import BatchConfig, ChargesConfig, DataConfig, FitConfig, ModelConfig, TrainConfig
+from .tasks.tensors import HEAD_FIT_DEFAULTS
 from .train.evaluate import field_born_report
 
 __all__ = ["charge_fit_config", "train_run", "charge_head_report", "step_cost", "esp_dataset",
@@ -116,14 +117,13 @@ def tensor_fit_config(config: str | Path | None = None, *, head: str = "equivari
     path = Path(config) if config else Path(__file__).resolve().parents[1] / "configs" / "becs-eps.yaml"
     cfg = load_yaml_config(path, FitConfig) if path.is_file() else FitConfig()
     tc = cfg.train
-    if head == "field":  # one energy gives every tensor: one backbone, and eps_inf from the polarisability
-        model = {"backbone_per_target": False, **model}
+    model_defaults, train_defaults = HEAD_FIT_DEFAULTS.get(head, ({}, {}))
     return dataclasses.replace(
-        cfg, model=dataclasses.replace(cfg.model, head=head, **model),
+        cfg, model=dataclasses.replace(cfg.model, head=head, **{**model_defaults, **model}),
         train=dataclasses.replace(tc, max_steps=steps, warmup_steps=min(tc.warmup_steps, steps // 5),
                                   eval_every=max(min(tc.eval_every, steps // 4), 1), checkpoint_every=steps,
                                   augment_rotations=augment_rotations, seed=seed,
-                                  epsilon_loss="huber" if head == "field" else tc.epsilon_loss),
+                                  **{"epsilon_loss": tc.epsilon_loss, **train_defaults}),
         data=dataclasses.replace(cfg.data, max_train=max_train))
 
 

@@ -111,3 +111,25 @@ def test_field_docs_read_the_attributes_sections():
     assert docs["learning_rate"].startswith("Peak learning rate")
     assert docs["born_weight"] == docs["epsilon_weight"] == "Loss weights of the two targets"
     assert field_docs(DataConfig)["max_train"].startswith("Use at most this many training structures")
+
+
+def test_model_task_migrates_old_configs_and_names_the_family_once():
+    from tensorprop.tasks import task_of
+
+    old = {"tensors": {}, "charges": {"targets": ["charges"], "head_irreps": "8x0e+4x1o"},
+           "field": {"targets": ["field"], "head": "field", "hidden_irreps": "8x0e+4x1o", "head_irreps": "8x0e+4x1o+2x2e"},
+           "foundation": {"foundation": {}}}
+    for task, fields in old.items():  # configs (and model files) written before model.task existed
+        cfg = config_from_dict(ModelConfig, fields)
+        assert cfg.task == task and task_of(cfg).name == task
+        assert config_from_dict(ModelConfig, config_to_dict(cfg)) == cfg  # round trip with the task written
+    # a field head on crystal targets is the tensors family with another network
+    assert config_from_dict(ModelConfig, {"head": "field", "head_irreps": "8x0e+4x1o+2x2e"}).task == "tensors"
+    # the task alone sets the family's targets and head
+    field = config_from_dict(ModelConfig, {"task": "field", "hidden_irreps": "8x0e+4x1o", "head_irreps": "8x0e+4x1o+2x2e"})
+    assert field.targets == ("field",) and field.head == "field"
+    assert config_from_dict(ModelConfig, {"task": "charges", "head_irreps": "8x0e+4x1o"}).targets == ("charges",)
+    with pytest.raises(ConfigError, match="model.task 'charges' contradicts model.targets"):
+        config_from_dict(ModelConfig, {"task": "charges", "targets": ["epsilon"]})
+    with pytest.raises(ConfigError, match="model.task must be one of"):
+        config_from_dict(ModelConfig, {"task": "phonons"})

@@ -152,3 +152,17 @@ def test_ensemble_refuses_what_it_cannot_average(members, tmp_path):
     params = {k: v for k, v in params.items() if not k.startswith("member2:")}
     with pytest.raises(CheckpointError, match=r"e3.npz: no parameters for ensemble member 2"):
         EnsembleModel.from_file_contents(tmp_path / "e3.npz", params, stats, meta)
+
+
+def test_ensemble_stands_in_for_a_model(tmp_path):
+    """An ensemble is a sibling of Model: other weights per member (with_params), the task of its members."""
+    import tensorprop
+    from tensorprop.api import Predictor
+
+    members = [tensorprop.build_model(TINY, seed=s) for s in (1, 2)]
+    ens = ensemble(members)
+    assert isinstance(ens, Predictor) and ens.task is members[0].task
+    swapped = ens.with_params(ens.params[::-1], {"note": "swapped"})
+    c = triclinic()
+    np.testing.assert_allclose(swapped.predict(c)["born_charges"], ens.predict(c)["born_charges"], atol=1e-5)
+    assert swapped.metadata["note"] == "swapped" and swapped.members[0].params is members[1].params

@@ -13,10 +13,10 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..config import BatchConfig
+from ..outputs import DIPOLE, ENERGY, FORCES
 from .batching import GraphBatch, collate_in_budget, index_stream, pack
 from .graph import Graph
 from .records import Crystal
-from ..outputs import DIPOLE, ENERGY, FORCES
 
 __all__ = ["FieldBatch", "collate_field", "make_field_batches", "field_stream"]
 

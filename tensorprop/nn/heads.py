@@ -7,7 +7,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
-from .backbone import gated, with_gate_scalars
+from .backbone import NUM_ELEMENTS, gated, with_gate_scalars
 
 __all__ = ["IrrepsReadout", "CartesianReadout", "graph_mean"]
 
@@ -41,8 +41,6 @@ class CartesianReadout(hk.Module):
         self.n_out, self.features, self.layers = n_out, features, layers
 
     def __call__(self, x: e3nn.IrrepsArray, numbers: jax.Array) -> jax.Array:
-        from .backbone import NUM_ELEMENTS
-
         h = jnp.concatenate([x.filter(keep="0e").array, hk.Embed(NUM_ELEMENTS, 16, name="species")(numbers)], -1)
         for i in range(self.layers):
             h = jax.nn.silu(hk.Linear(self.features, name=f"dense_{i}")(h))

@@ -6,10 +6,10 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from ..outputs import BORN_CHARGES, EPSILON
 from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS, cartesian_to_irreps
 from .backbone import Backbone
 from .heads import CartesianReadout, IrrepsReadout, graph_mean
-from ..outputs import BORN_CHARGES, EPSILON
 
 __all__ = ["edge_vectors", "network_fn", "sum_rule_weights", "transformed_network"]
 
@@ -24,17 +24,10 @@ def network_fn(config):
     plus ``"born_sum_rule_weights"`` (N,) > 0 with ``config.sum_rule == "weighted"``.
 
     Outputs are raw irreps; :func:`tensorprop.physics.assemble.assemble_tensors` turns them
-    into Cartesian Z* (with the sum rule) and eps_inf (positive definite, >= 1).
+    into Cartesian Z* (with the sum rule) and eps_inf (positive definite, >= 1). The equivariant and
+    Cartesian readouts of tensorprop's backbone; the field-energy and foundation-feature networks are
+    chosen by their tasks (:mod:`tensorprop.tasks`).
     """
-
-    if config.head == "field":
-        from .field import field_energy_fn
-
-        return field_energy_fn(config)
-    if config.foundation is not None:  # heads on the per-atom features of a foundation model
-        from .feature_heads import feature_heads_fn
-
-        return feature_heads_fn(config)
 
     weighted = config.sum_rule == "weighted"
 

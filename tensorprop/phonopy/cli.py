@@ -24,6 +24,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from tensorprop.cli_common import run
+
 __all__ = ["add_subcommands", "cmd_born", "cmd_nac", "cmd_phonons", "main"]
 
 #: the foundation potential of ``tensorprop phonons`` (tensorprop.foundation.calculator)
@@ -150,8 +152,6 @@ def add_subcommands(subparsers) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``born``, ``nac`` or ``phonons`` on their own (``python -m tensorprop.phonopy.cli nac ...``)."""
-    from tensorprop.cli import run
-
     parser = argparse.ArgumentParser(prog="tensorprop", description="tensorprop phonopy NAC tools")
     add_subcommands(parser.add_subparsers(dest="command", required=True))
     return run(parser, argv)

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..nn.backbone import NUM_ELEMENTS
-from .tensors import apply_acoustic_sum_rule, bound_log_epsilon, epsilon_from_log, irreps_to_cartesian
 from ..outputs import BORN_CHARGES, EPSILON, EPSILON_LOG
+from .tensors import apply_acoustic_sum_rule, bound_log_epsilon, epsilon_from_log, irreps_to_cartesian
 
 __all__ = ["default_stats", "assemble_tensors"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..physics.electrostatics import EANG_DEBYE, HARTREE_KCALMOL, batched_esp
 from ..outputs import CHARGES, DIPOLE, SITES
+from ..physics.electrostatics import EANG_DEBYE, HARTREE_KCALMOL, batched_esp
 
 __all__ = ["charge_errors", "charge_loss_fn"]
 

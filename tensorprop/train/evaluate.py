@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import jax
 import numpy as np
 from ase.data import chemical_symbols
 
+from ..config import BatchConfig
+from ..data.batching import make_batches, node_slices, random_rotations
+from ..data.graph import build_graph
 from ..data.records import Crystal
 from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, CHARGES, DIPOLE, EPSILON, EPSILON_SPREAD, SITES
+from ..physics.electrostatics import EANG_DEBYE, HARTREE_KCALMOL, esp
 
 __all__ = ["tensor_metrics", "coverage_metrics", "spread_metrics", "charge_metrics", "rotated_copies", "dipole_rotation_error",
            "field_born_report"]
@@ -104,8 +109,6 @@ def charge_metrics(molecules: Sequence, predictions: Sequence[dict]) -> dict:
     """ESP errors (kcal/mol/e, over every ESP point) and dipole errors (Debye; ``dipole_mae`` is the mean
     length of the error vector, rotation-invariant; ``dipole_component_mae`` over the 3 components)
     of charge-model predictions (``charges``/``sites``/``dipole``) against the molecules' labels."""
-    from ..physics.electrostatics import EANG_DEBYE, HARTREE_KCALMOL, esp
-
     out: dict = {"n_molecules": len(molecules)}
     esp_err, dip_err = [], []
     for m, p in zip(molecules, predictions):
@@ -127,8 +130,6 @@ def charge_metrics(molecules: Sequence, predictions: Sequence[dict]) -> dict:
 
 def rotated_copies(molecules: Sequence, seed: int = 0) -> tuple[list, np.ndarray]:
     """Each molecule (with its labels) under its own uniformly random rotation; (molecules, rotations)."""
-    from ..data.batching import random_rotations
-
     rot = random_rotations(np.random.default_rng(seed), len(molecules))
     return [m.rotated(r) for m, r in zip(molecules, rot)], rot
 
@@ -136,9 +137,6 @@ def rotated_copies(molecules: Sequence, seed: int = 0) -> tuple[list, np.ndarray
 def dipole_rotation_error(model, molecule, n_rotations: int = 16, seed: int = 0) -> np.ndarray:
     """|R^T d(R x) - d(x)| in Debye for ``n_rotations`` random rotations R: zero (to float precision)
     for an equivariant model, the spread of a non-equivariant one."""
-    from ..data.batching import random_rotations
-    from ..physics.electrostatics import EANG_DEBYE
-
     rot = random_rotations(np.random.default_rng(seed), n_rotations)
     preds = model.predict_many([molecule] + [molecule.rotated(r) for r in rot])
     d0 = preds[0][DIPOLE]
@@ -153,12 +151,6 @@ def field_born_report(model, molecules) -> dict:
     ``predicted``/``reference`` components for parity plots, the labelled ``molecules`` and their
     ``predicted_born_charges`` ((n_atoms, 3, 3) each).
     """
-    import jax
-
-    from ..config import BatchConfig
-    from ..data.batching import make_batches, node_slices
-    from ..data.graph import build_graph
-
     molecules = [m for m in molecules if m.born_charges is not None]
     graphs = [build_graph(m, model.config.cutoff) for m in molecules]
     size = max(g.n_nodes for g in graphs)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..physics.electrostatics import EANG_DEBYE
 from ..outputs import BORN_CHARGES, DIPOLE, ENERGY, FORCES
+from ..physics.electrostatics import EANG_DEBYE
 
 __all__ = ["field_errors", "field_loss_fn"]
 

@@ -44,7 +44,7 @@ def resolve_foundation(cfg: FitConfig, source) -> FitConfig:
 
 def prepare_foundation(cfg: FitConfig, adapt_model: bool, dtype, progress: bool):
     """The :class:`~tensorprop.train.loop.TrainingSetup` of a frozen-feature model."""
-    from .loop import TrainingSetup, _adapt
+    from .setup import TrainingSetup, _adapt
     from .state import init_state, make_optimizer
 
     tc, fc = cfg.train, cfg.model.foundation

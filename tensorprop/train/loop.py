@@ -19,27 +19,29 @@ import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import jax
 import numpy as np
-import optax
 import yaml
+from tqdm.auto import tqdm
 
-from ..api import TensorModel, init_params
 from ..config import FitConfig, config_from_dict, config_to_dict
-from ..data.batching import graph_part, make_batches, padding_efficiency
+from ..data.batching import graph_part, padding_efficiency
 from ..errors import ConfigError
+from ..loading import MODEL_FILE_KINDS
 from ..model_file import read_model_file
+from ..tasks import FOUNDATION, init_params, task_of
+from ..tasks.field import energy_shift_per_species
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import SplitData, batch_stream, build_graphs, load_training_data
-from .losses import loss_fn
+from .foundation import prepare_foundation
+from .parallel import data_mesh, initialize_distributed, make_parallel_train_step, stacked_stream
 from .selection import target_groups, update_best
-from .state import TrainState, init_state, make_eval_step, make_optimizer, make_train_step
-from .statistics import training_statistics
-from ..outputs import CHARGES, ENERGY, EPSILON
+from .setup import TrainingSetup, adapt
+from .state import init_state, make_eval_step, make_optimizer, make_train_step
 
-__all__ = ["fit", "prepare_training", "TrainingSetup", "read_run_config", "summarize_errors", "validation_errors"]
+__all__ = ["fit", "prepare_training", "TrainingSetup", "read_run_config", "summarize_errors", "validation_errors",
+           "energy_shift_per_species"]
 
 
 def read_run_config(run: str | Path) -> FitConfig:
@@ -93,26 +95,6 @@ def validation_errors(eval_step, params, stats, batches) -> dict:
     return {"valid_loss": loss / max(n, 1), **summarize_errors(sums, "valid")}
 
 
-class TrainingSetup(NamedTuple):
-    cfg: FitConfig  # with avg_num_neighbors filled in from the training graphs
-    data: SplitData
-    train_graphs: list
-    valid_graphs: list
-    model: object  # TensorModel or ChargeModel: initial weights, training statistics, elements seen
-    optimizer: optax.GradientTransformation
-    state: TrainState
-    loss: Callable  # (predictions, batch, TrainConfig) -> (scalar, error sums)
-    stream: Callable  # start_step -> iterator of (epoch, padded batch)
-    valid_batches: list  # [(indices, padded batch)]
-
-
-def _adapt(cfg: FitConfig, train_graphs, adapt_model: bool):
-    stats, avg_neighbors = training_statistics(train_graphs)
-    if adapt_model:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, avg_num_neighbors=round(avg_neighbors, 4)))
-    return cfg, stats
-
-
 def _truncate_metrics(path: Path, step: int) -> None:
     """Keep the metrics lines up to ``step`` (a killed or rolled-back run wrote later ones; a line cut
     off by a kill does not parse and goes too)."""
@@ -129,121 +111,36 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool = False) -> TrainingSetup:
-    """data -> graphs -> statistics -> model -> optimiser state: everything before the first step.
+    """data -> graphs -> statistics -> model -> optimiser state: everything before the first step, for the
+    task ``cfg.model.task`` names (:mod:`tensorprop.tasks`: its data, graphs, batch stream and loss).
 
     ``adapt_model`` sets ``model.avg_num_neighbors`` from the training graphs (off when resuming,
-    whose config already holds it). Crystal tensors or, with ``model.targets: [charges]``,
-    molecular distributed charges.
+    whose config already holds it).
     """
     tc = cfg.train
     dtype = np.dtype(tc.dtype)
     if tc.distributed:
-        from .parallel import initialize_distributed
-
         initialize_distributed()
     if dtype == np.float64:
         jax.config.update("jax_enable_x64", True)  # entry point of a float64 run, before any array is made
-    if cfg.data.extra_train and (CHARGES in cfg.model.targets or cfg.model.head == "field"):
-        raise ConfigError("data.extra_train adds crystals with Z*/eps_inf labels; it is not available for "
-                          f"model.targets {list(cfg.model.targets)} with head {cfg.model.head!r}")
-    if CHARGES in cfg.model.targets:
-        return _prepare_charges(cfg, adapt_model, dtype)
-    if cfg.model.foundation is not None:
-        from .foundation import prepare_foundation
-
-        return prepare_foundation(cfg, adapt_model, dtype, progress)
-    if cfg.model.targets == ("field",):
-        return _prepare_field(cfg, adapt_model, dtype, progress)
-    if cfg.model.head == "field" and EPSILON in cfg.model.targets and tc.epsilon_loss == "log":
-        raise ConfigError("model.head 'field' needs train.epsilon_loss: huber (its eps_inf comes from the "
-                          "polarisability, not from I + expm(S))")
-    data = load_training_data(cfg.data, tc.seed)
-    train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
-    for extra in data.extra_train:  # train-only structures of data.extra_train, after the main ones
-        train_graphs += build_graphs(extra, cfg.model.cutoff, progress=progress, desc=f"{extra.name} graphs")
-    valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")
-    cfg, stats = _adapt(cfg, train_graphs, adapt_model)
-    params = jax.tree.map(lambda x: np.asarray(x, dtype), init_params(cfg.model, tc.seed))
-    elements = sorted(set(data.train.elements).union(*(x.elements for x in data.extra_train)))
-    metadata = {"dataset": cfg.data.dataset, "n_train": len(data.train)}
-    if data.extra_train:
-        metadata["extra_train"] = {x.name: len(x) for x in data.extra_train}
-    model = TensorModel(cfg.model, params, stats, elements=elements, metadata=metadata)
+    task = task_of(cfg.model)
+    task.check_fit(cfg)
+    if task.name in WHOLE_PREPARATIONS:
+        return WHOLE_PREPARATIONS[task.name](cfg, adapt_model, dtype, progress)
+    inputs = task.training_data(cfg, dtype=dtype, progress=progress)
+    cfg, stats = adapt(cfg, inputs.train_graphs, adapt_model)
+    stats = task.training_stats(stats, inputs.data, cfg)
+    arch = task.architecture(cfg.model, cfg.charges)
+    params = jax.tree.map(lambda x: np.asarray(x, dtype), init_params(arch, tc.seed))
+    model = MODEL_FILE_KINDS[task.model_kind]._create(cfg.model, params, stats, charges=cfg.charges,
+                                                      elements=inputs.elements, metadata=inputs.metadata)
     optimizer = make_optimizer(tc)
-
-    def stream(start):
-        return batch_stream(train_graphs, cfg.batch, tc.seed, start_step=start, dtype=dtype,
-                            augment_rotations=tc.augment_rotations, position_noise=tc.position_noise)
-
-    return TrainingSetup(cfg, data, train_graphs, valid_graphs, model, optimizer, init_state(model.params, optimizer),
-                         loss_fn, stream, make_batches(valid_graphs, cfg.batch, dtype=dtype))
+    return TrainingSetup(cfg, inputs.data, inputs.train_graphs, inputs.valid_graphs, model, optimizer,
+                         init_state(model.params, optimizer), task.loss, inputs.stream, inputs.valid_batches)
 
 
-def _prepare_charges(cfg: FitConfig, adapt_model: bool, dtype) -> TrainingSetup:
-    from ..charges import ChargeModel, init_charge_params
-    from ..data.molecule_batching import make_molecule_batches, molecule_graphs, molecule_stream
-    from .charge_losses import charge_loss_fn
-    from .data import load_molecule_data
-
-    tc = cfg.train
-    data = load_molecule_data(cfg.data, tc.seed)
-    train_graphs = molecule_graphs(data.train, cfg.model.cutoff)
-    valid_graphs = molecule_graphs(data.valid, cfg.model.cutoff)
-    cfg, _ = _adapt(cfg, train_graphs, adapt_model)
-    params = jax.tree.map(lambda x: np.asarray(x, dtype), init_charge_params(cfg.model, cfg.charges, tc.seed))
-    elements = sorted({int(z) for m in data.train for z in m.numbers})
-    model = ChargeModel(cfg.model, cfg.charges, params, elements=elements,
-                        metadata={"dataset": cfg.data.dataset, "n_train": len(data.train)})
-    max_points = max([1] + [m.n_points for part in (data.train, data.valid) for m in part])
-    optimizer = make_optimizer(tc)
-
-    def stream(start):
-        return molecule_stream(data.train, train_graphs, cfg.batch, max_points, tc.seed, start_step=start,
-                               dtype=dtype, augment_rotations=tc.augment_rotations)
-
-    valid = make_molecule_batches(data.valid, valid_graphs, cfg.batch, max_points, dtype)
-    return TrainingSetup(cfg, data, train_graphs, valid_graphs, model, optimizer, init_state(model.params, optimizer),
-                         charge_loss_fn, stream, valid)
-
-
-def energy_shift_per_species(crystals) -> np.ndarray:
-    """Least-squares reference energy of each element (eV), E ~ sum_i e_Z(i), from labelled structures (119,)."""
-    from ..nn.backbone import NUM_ELEMENTS
-
-    rows = [(np.bincount(c.numbers, minlength=NUM_ELEMENTS), float(c.info[ENERGY])) for c in crystals
-            if c.info.get(ENERGY) is not None]
-    shift = np.zeros(NUM_ELEMENTS, np.float32)
-    if rows:
-        counts = np.array([r[0] for r in rows], float)
-        present = counts.sum(0) > 0
-        sol = np.linalg.lstsq(counts[:, present], np.array([r[1] for r in rows]), rcond=None)[0]
-        shift[present] = sol
-    return shift
-
-
-def _prepare_field(cfg: FitConfig, adapt_model: bool, dtype, progress: bool) -> TrainingSetup:
-    from ..data.field_batching import field_stream, make_field_batches
-    from .field_losses import field_loss_fn
-
-    tc = cfg.train
-    data = load_training_data(cfg.data, tc.seed, require_labels=False)
-    train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
-    valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")
-    cfg, stats = _adapt(cfg, train_graphs, adapt_model)
-    stats["energy_shift"] = energy_shift_per_species(data.train)
-    if tc.born_weight == 0:  # Z* labels unused: keep them out of the fixed charges too
-        stats["born_shift"] = np.zeros_like(stats["born_shift"])
-    params = jax.tree.map(lambda x: np.asarray(x, dtype), init_params(cfg.model, tc.seed))
-    model = TensorModel(cfg.model, params, stats, elements=data.train.elements,
-                        metadata={"dataset": cfg.data.dataset, "n_train": len(data.train)})
-    optimizer = make_optimizer(tc)
-
-    def stream(start):
-        return field_stream(list(data.train), train_graphs, cfg.batch, tc.seed, start_step=start, dtype=dtype)
-
-    valid = make_field_batches(list(data.valid), valid_graphs, cfg.batch, dtype)
-    return TrainingSetup(cfg, data, train_graphs, valid_graphs, model, optimizer, init_state(model.params, optimizer),
-                         field_loss_fn, stream, valid)
+#: tasks whose preparation is one function of their own (the foundation heads read cached features)
+WHOLE_PREPARATIONS = {FOUNDATION.name: prepare_foundation}
 
 
 def _headline(record: dict) -> str:
@@ -299,8 +196,6 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
         train_step = make_train_step(model.apply, optimizer, tc, setup.loss)
         stream_from = setup.stream
     else:  # one padded batch per device and step; a run (re)started at step s skips s * D batches
-        from .parallel import data_mesh, make_parallel_train_step, stacked_stream
-
         mesh = data_mesh(tc.devices)
         train_step = make_parallel_train_step(model.apply, optimizer, tc, setup.loss, mesh)
         stream_from = lambda s: stacked_stream(setup.stream(s * mesh.size), mesh.size)  # noqa: E731
@@ -329,8 +224,6 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=tc.max_steps, initial=start, desc="fit (compiling the first step)", unit="step",
                    dynamic_ncols=True)
         bar.refresh()

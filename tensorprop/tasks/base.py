@@ -1,0 +1,178 @@
+"""The :class:`Task` interface: what a model family owns, and the registry the rest of the package looks it up in.
+
+A family (crystal tensors, field energy, molecular charges, heads on foundation features) is one
+frozen :class:`Task` instance. Everything that differs between families goes through it: the
+network (:meth:`Task.network`), how its raw output becomes the outputs (:meth:`Task.apply`), the
+example inputs that fix its parameter shapes (:meth:`Task.init_args`), its output keys (from
+:mod:`tensorprop.outputs`), its loss and error sums (:attr:`Task.loss`), its batches (:meth:`Task.prediction_batches`)
+and its model-file kind. Code outside :mod:`tensorprop.tasks` asks ``task_of(config)`` instead of
+testing ``targets``/``head`` strings.
+
+The "architecture" ``arch`` a task's methods take is the hashable description of one network:
+the :class:`~tensorprop.config.ModelConfig` itself, or for a family with more options (charges)
+a tuple that starts with it (:func:`model_config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, NamedTuple
+
+import haiku as hk
+import jax
+
+from ..compiled import shared_jit
+from ..errors import ConfigError
+from ..physics.assemble import default_stats
+
+__all__ = ["Task", "TrainingData", "TASKS", "register", "task_named", "task_of", "task_of_kind", "model_config",
+           "param_shapes", "init_params", "compiled_apply"]
+
+#: every registered task by name (``model.task``)
+TASKS: dict[str, "Task"] = {}
+
+
+class TrainingData(NamedTuple):
+    """What a task reads for training: the split (``SplitData``), the neighbour graphs of the structures that train
+    and validate, the elements seen, the model metadata, ``stream(start_step)`` -> iterator of (epoch, padded batch)
+    and the validation batches [(indices, padded batch)]."""
+
+    data: Any
+    train_graphs: list
+    valid_graphs: list
+    elements: list
+    metadata: dict
+    stream: Callable
+    valid_batches: list
+
+
+def refuse_extra_train(cfg, what: str) -> None:
+    """ConfigError when ``data.extra_train`` is set for a model that cannot use it (``what`` names the model)."""
+    if cfg.data.extra_train:
+        raise ConfigError("data.extra_train adds crystals with Z*/eps_inf labels; it is not available for "
+                          f"{what}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One model family. ``name``: the ``model.task`` value; ``model_kind``: the model file's ``model_kind``;
+    ``outputs``: what ``predict`` returns per structure (registry keys, in order); ``loss``: ``(predictions,
+    batch, TrainConfig) -> (scalar loss, error sums)`` (see :func:`tensorprop.train.loop.summarize_errors`);
+    ``periodic``: whether it predicts bulk properties that need all three directions periodic (Z*/eps_inf);
+    ``molecules``: whether it reads :class:`~tensorprop.data.molecules.Molecule` s rather than crystals."""
+
+    name: str
+    model_kind: str
+    outputs: tuple[str, ...]
+    loss: Callable
+    periodic: bool = True
+    molecules: bool = False
+    ensemble_member: bool = False  # may be a member of an EnsembleModel
+    noun: str = "model"  # how messages name a model of this task
+
+    def architecture(self, config, options=None):
+        """The hashable architecture of a model of ``config`` (and the task's ``options``, if it has any)."""
+        return config
+
+    def initial_stats(self) -> dict:
+        """Training statistics of a model built without any (per-species shifts and scales of the outputs)."""
+        return default_stats()
+
+    def kind_header(self) -> dict:
+        """The model file's ``model_kind`` entry: none for the default kind (``tensors``; files before kinds existed)."""
+        return {} if self.model_kind == "tensors" else {"model_kind": self.model_kind}
+
+    def options_header(self, arch) -> dict:
+        """The model file's header entries of the task's own options (none by default)."""
+        return {}
+
+    def options_from_header(self, meta: dict):
+        """The task's options read back from a model file's header (ConfigError when unreadable)."""
+        return None
+
+    def describe(self, model) -> str:
+        """The inside of the model's repr."""
+        heads = "+".join(model.config.targets)
+        return f"{heads}, {model.n_parameters} parameters, cutoff={model.config.cutoff} A"
+
+    def prediction_batches(self, model, structures, *, batch=None, progress=False, max_edges=None,
+                           check_elements=None):
+        """-> (the structures as the task reads them, their graphs, [(indices, padded batch)])."""
+        raise NotImplementedError
+
+    def check_fit(self, cfg) -> None:
+        """Refuse a fit config (FitConfig) this family cannot train, with one line naming the key."""
+
+    def training_data(self, cfg, *, dtype, progress: bool = False) -> TrainingData:
+        """The data, graphs, batch stream and validation batches of a fit config (FitConfig)."""
+        raise NotImplementedError
+
+    def training_stats(self, stats: dict, data, cfg) -> dict:
+        """The model's statistics from the training graphs' (``stats``) and the data (a task may add its own)."""
+        return stats
+
+    def network(self, arch) -> hk.Transformed:
+        """The haiku network (init, apply) of ``arch``."""
+        raise NotImplementedError
+
+    def apply(self, arch, params, stats, batch) -> dict:
+        """Padded batch -> the family's outputs (raw network output assembled into physical tensors)."""
+        raise NotImplementedError
+
+    def init_args(self, arch) -> tuple:
+        """Example arguments of the network's ``init`` (their shapes fix the parameters' shapes)."""
+        raise NotImplementedError
+
+
+def register(task: Task) -> Task:
+    """Add ``task`` to :data:`TASKS` (its module does this when imported)."""
+    TASKS[task.name] = task
+    return task
+
+
+def task_named(name: str) -> Task:
+    if name not in TASKS:
+        raise ConfigError(f"unknown model task {name!r}; known: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def task_of(arch) -> Task:
+    """The task of a ModelConfig (its ``task`` field) or of an architecture tuple."""
+    return task_named(model_config(arch).task)
+
+
+def task_of_kind(kind: str) -> Task | None:
+    """The task whose model files have ``model_kind == kind`` (None: no task's)."""
+    return next((t for t in TASKS.values() if t.model_kind == kind), None)
+
+
+def model_config(arch):
+    """The ModelConfig of an architecture (itself, or the first item of a tuple)."""
+    return arch[0] if isinstance(arch, tuple) else arch
+
+
+def compiled_apply(arch):
+    """``jax.jit`` of the task's apply for ``arch``: one per architecture, shared by all its models
+    (:func:`tensorprop.compiled.shared_jit`), compiled once per padded shape."""
+    task = task_of(arch)
+    return shared_jit((task.name, arch), lambda: functools.partial(task.apply, arch))
+
+
+@functools.lru_cache(maxsize=32)
+def param_shapes(arch):
+    """Shapes of the parameters of the network ``arch`` describes (traced with ``jax.eval_shape``, not compiled
+    or run; traced once per architecture)."""
+    task = task_of(arch)
+    shaped = jax.eval_shape(task.network(arch).init, jax.random.PRNGKey(0), *task.init_args(arch))
+    return jax.tree.map(lambda x: tuple(x.shape), shaped)
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_init(arch):
+    return jax.jit(task_of(arch).network(arch).init)
+
+
+def init_params(arch, seed: int = 0):
+    """Random parameters of the network ``arch`` describes (jit-compiled init)."""
+    return _jitted_init(arch)(jax.random.PRNGKey(seed), *task_of(arch).init_args(arch))

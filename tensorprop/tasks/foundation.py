@@ -1,0 +1,41 @@
+"""Crystal tensors from heads on the per-atom features of a frozen foundation model (``model.task: foundation``):
+the tensors family with another backbone. Its batches carry the features (:class:`FeatureBatch`); the
+model file (``model_kind: foundation``) names the foundation checkpoint by name and SHA256."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import e3nn_jax as e3nn
+import haiku as hk
+import numpy as np
+
+from ..data.feature_batching import FeatureBatch
+from ..nn.feature_heads import feature_heads_fn
+from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD
+from ..physics.assemble import assemble_tensors
+from ..train.losses import loss_fn
+from .base import register
+from .tensors import TensorsTask, example_batch
+
+__all__ = ["FoundationTask", "FOUNDATION"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FoundationTask(TensorsTask):
+    """Equivariant Z*/eps_inf heads (:mod:`tensorprop.nn.feature_heads`) on precomputed per-atom features."""
+
+    def network(self, config):
+        return hk.without_apply_rng(hk.transform(feature_heads_fn(config)))
+
+    def apply(self, config, params, stats, batch) -> dict:
+        return assemble_tensors(self.network(config).apply(params, batch), batch.graph, stats)
+
+    def init_args(self, config) -> tuple:
+        batch = example_batch(config.cutoff)
+        width = e3nn.Irreps(config.foundation.feature_irreps).dim
+        return (FeatureBatch(batch, np.zeros((batch.numbers.shape[0], width), np.float32)),)
+
+
+FOUNDATION = register(FoundationTask(name="foundation", model_kind="foundation",
+                                     outputs=(BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD), loss=loss_fn))
