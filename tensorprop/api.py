@@ -25,7 +25,6 @@ from .errors import CheckpointError, ConfigError, DataError
 from .loading import load_model, register_kind
 from .model_file import read_model_file, write_model_file
 from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD, split_structures
-from .physics.assemble import default_stats
 from .tasks import compiled_apply, init_params, param_shapes, task_of
 from .tasks.tensors import LARGE_STRUCTURE_EDGES, MAX_PREDICT_EDGES, example_batch, field_model_response
 

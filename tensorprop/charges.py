@@ -70,8 +70,8 @@ def build_charge_model(config: ModelConfig | Mapping | None = None, charges: Cha
     if not isinstance(config, ModelConfig):
         config = config_from_dict(ModelConfig, {"hidden_irreps": "32x0e + 16x1o + 8x2e", "head_irreps": "16x0e + 8x1o",
                                                 "cutoff": 4.0, **dict(config or {}), "targets": [CHARGES]})
-    elif config.targets != (CHARGES,):
-        config = dataclasses.replace(config, targets=(CHARGES,), task="charges")
+    else:  # a charge model whatever targets the config names
+        config = dataclasses.replace(config, targets=(CHARGES,), task=CHARGES_TASK.name)
     if not isinstance(charges, ChargesConfig):
         charges = config_from_dict(ChargesConfig, dict(charges or {}))
     return ChargeModel(config, charges, init_charge_params(config, charges, seed))

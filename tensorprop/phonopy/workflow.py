@@ -163,12 +163,20 @@ def run_nac(phonopy_yaml: str | os.PathLike, force_sets: str | os.PathLike | Non
         (each ``{direction name: {"frequencies", "lo", "lo_max"}}``, cm^-1) and
         ``lo_max_rel_error`` (predicted vs reference, per direction), and ``files``.
     """
-    from tensorprop.phonopy.bands import band_structure, direction_label, gamma_modes, plot_bands
-    from tensorprop.phonopy.born_file import write_born
-    from tensorprop.phonopy.nac import predict_nac
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    phonon, model = _load_nac_inputs(phonopy_yaml, force_sets, model, phonon)
+    saved = phonon.nac_params
+    try:
+        result, reference, gamma, files = _predict_nac_and_gamma(
+            phonon, model, reference_born, out, directions, reduced, plot, npoints, symmetrize)
+    finally:
+        phonon.nac_params = saved
+    return _nac_report(phonon, model, result, reference, gamma, files, out, phonopy_yaml, force_sets, reference_born)
+
+
+def _load_nac_inputs(phonopy_yaml, force_sets, model, phonon):
+    """run_nac's inputs: the Phonopy object (loaded unless given) and the model (resolved from a name or path)."""
     if phonon is None:
         from phonopy.structure.cells import PrimitiveMatrixAutoDefaultWarning
 
@@ -176,39 +184,50 @@ def run_nac(phonopy_yaml: str | os.PathLike, force_sets: str | os.PathLike | Non
             # phonopy 4 resolves primitive_matrix="auto"; the matrix used is recorded in the summary
             warnings.simplefilter("ignore", PrimitiveMatrixAutoDefaultWarning)
             phonon = load_phonopy(phonopy_yaml, force_sets)
-    saved = phonon.nac_params
-    model = resolve_model(model)
-    try:
-        result = predict_nac(model, phonon, symmetrize=symmetrize)
-        predicted = result.as_nac_params()
-        reference = None if reference_born is None else _reference_nac(reference_born, phonon)
+    return phonon, resolve_model(model)
 
-        names = [direction_label(d, reduced) for d in directions]
-        gamma = {"coordinates": "reduced" if reduced else "cartesian",
-                 "directions": {n: [float(x) for x in d] for n, d in zip(names, directions)}}
-        no_nac = next(iter(gamma_modes(phonon, None, directions[:1], reduced).values()))
-        gamma["no_nac"] = {"frequencies": [round(float(f), 4) for f in no_nac.frequencies],
-                           "max": float(no_nac.frequencies.max())}
-        gamma["predicted"] = _gamma_block(gamma_modes(phonon, predicted, directions, reduced), names)
+
+def _predict_nac_and_gamma(phonon, model, reference_born, out: Path, directions, reduced, plot, npoints, symmetrize):
+    """run_nac's predictions: the NAC parameters (written as ``out/BORN``), the reference ones (or None), the
+    Gamma-point modes without, with predicted and with reference NAC, and the band plot. Sets
+    ``phonon.nac_params`` as it goes (the caller restores it). -> (NacResult, reference, gamma, files)."""
+    from tensorprop.phonopy.bands import band_structure, direction_label, gamma_modes, plot_bands
+    from tensorprop.phonopy.born_file import write_born
+    from tensorprop.phonopy.nac import predict_nac
+
+    result = predict_nac(model, phonon, symmetrize=symmetrize)
+    predicted = result.as_nac_params()
+    reference = None if reference_born is None else _reference_nac(reference_born, phonon)
+    names = [direction_label(d, reduced) for d in directions]
+    gamma = {"coordinates": "reduced" if reduced else "cartesian",
+             "directions": {n: [float(x) for x in d] for n, d in zip(names, directions)}}
+    no_nac = next(iter(gamma_modes(phonon, None, directions[:1], reduced).values()))
+    gamma["no_nac"] = {"frequencies": [round(float(f), 4) for f in no_nac.frequencies],
+                       "max": float(no_nac.frequencies.max())}
+    gamma["predicted"] = _gamma_block(gamma_modes(phonon, predicted, directions, reduced), names)
+    if reference is not None:
+        gamma["reference"] = _gamma_block(gamma_modes(phonon, reference, directions, reduced), names)
+        gamma["lo_max_rel_error"] = {
+            n: (gamma["predicted"][n]["lo_max"] / gamma["reference"][n]["lo_max"] - 1.0)
+            if gamma["predicted"][n]["lo_max"] and gamma["reference"][n]["lo_max"] else None for n in names}
+    else:
+        gamma["reference"] = None
+
+    files = {"born": str(out / "BORN")}
+    write_born(out / "BORN", result)
+    if plot:
+        bands = {"no NAC": band_structure(phonon, None, npoints),
+                 "predicted NAC": band_structure(phonon, predicted, npoints)}
         if reference is not None:
-            gamma["reference"] = _gamma_block(gamma_modes(phonon, reference, directions, reduced), names)
-            gamma["lo_max_rel_error"] = {
-                n: (gamma["predicted"][n]["lo_max"] / gamma["reference"][n]["lo_max"] - 1.0)
-                if gamma["predicted"][n]["lo_max"] and gamma["reference"][n]["lo_max"] else None for n in names}
-        else:
-            gamma["reference"] = None
+            bands["DFT NAC"] = band_structure(phonon, reference, npoints)
+        files["bands_png"] = str(plot_bands(bands, out / "bands.png", title=_formula(phonon.primitive)))
+    return result, reference, gamma, files
 
-        files = {"born": str(out / "BORN")}
-        write_born(out / "BORN", result)
-        if plot:
-            bands = {"no NAC": band_structure(phonon, None, npoints),
-                     "predicted NAC": band_structure(phonon, predicted, npoints)}
-            if reference is not None:
-                bands["DFT NAC"] = band_structure(phonon, reference, npoints)
-            files["bands_png"] = str(plot_bands(bands, out / "bands.png", title=_formula(phonon.primitive)))
-    finally:
-        phonon.nac_params = saved
 
+def _nac_report(phonon, model, result, reference, gamma, files, out: Path, phonopy_yaml, force_sets,
+                reference_born) -> dict:
+    """run_nac's summary: errors against the reference, the Gamma table data, files; written to
+    ``out/nac_summary.json``."""
     errors = None
     if reference is not None:
         db = result.born - reference["born"]

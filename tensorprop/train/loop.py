@@ -1,20 +1,8 @@
-"""``fit``: data -> statistics -> model -> optimiser -> loop, writing a run folder.
-
-Run folder layout::
-
-    RUN/config.yaml          resolved FitConfig (avg_num_neighbors filled in from data)
-    RUN/split.json           dataset indices of train/valid/test actually used, excluded formulas,
-                             the structures of data.extra_train used (and how many were left out)
-    RUN/metrics.jsonl        one JSON line per validation
-    RUN/checkpoints/last.npz full training state (atomic; see train/checkpoint.py)
-    RUN/model.npz            EMA weights with the best validation loss (a tensorprop model file)
-    RUN/summary.json         final figures
-"""
+"""``fit``: a run folder (:mod:`.run_folder`) + ``prepare_training`` (the task's data, graphs, model, optimiser)
++ the loop (steps, NaN policy, validation) + selection of the best weights (:mod:`.selection`)."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import signal
 import time
 from contextlib import contextmanager
@@ -23,32 +11,22 @@ from typing import Callable
 
 import jax
 import numpy as np
-import yaml
 from tqdm.auto import tqdm
 
-from ..config import FitConfig, config_from_dict, config_to_dict
+from ..config import FitConfig, config_to_dict
 from ..data.batching import graph_part, padding_efficiency
-from ..errors import ConfigError
 from ..loading import MODEL_FILE_KINDS
-from ..model_file import read_model_file
 from ..tasks import FOUNDATION, init_params, task_of
 from ..tasks.field import energy_shift_per_species
-from .checkpoint import load_checkpoint, save_checkpoint
 from .foundation import prepare_foundation
 from .parallel import data_mesh, initialize_distributed, make_parallel_train_step, stacked_stream
+from .run_folder import RunFolder, read_run_config, truncate_metrics
 from .selection import target_groups, update_best
 from .setup import TrainingSetup, adapt
 from .state import init_state, make_eval_step, make_optimizer, make_train_step
 
 __all__ = ["fit", "prepare_training", "TrainingSetup", "read_run_config", "summarize_errors", "validation_errors",
            "energy_shift_per_species"]
-
-
-def read_run_config(run: str | Path) -> FitConfig:
-    path = Path(run) / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{path}: no config in run folder {run}")
-    return config_from_dict(FitConfig, yaml.safe_load(path.read_text()))
 
 
 def summarize_errors(sums: dict, prefix: str) -> dict:
@@ -95,21 +73,6 @@ def validation_errors(eval_step, params, stats, batches) -> dict:
     return {"valid_loss": loss / max(n, 1), **summarize_errors(sums, "valid")}
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Keep the metrics lines up to ``step`` (a killed or rolled-back run wrote later ones; a line cut
-    off by a kill does not parse and goes too)."""
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] <= step:
-                keep.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue
-    path.write_text("".join(line + "\n" for line in keep))
-
-
 def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool = False) -> TrainingSetup:
     """data -> graphs -> statistics -> model -> optimiser state: everything before the first step, for the
     task ``cfg.model.task`` names (:mod:`tensorprop.tasks`: its data, graphs, batch stream and loss).
@@ -152,6 +115,32 @@ def _headline(record: dict) -> str:
     return "valid " + ", ".join(parts)
 
 
+_truncate_metrics = truncate_metrics  # the name tests and older code use
+
+
+def _step_functions(setup: TrainingSetup, log):
+    """(train_step, eval_step, stream_from(step)) of a setup: on one device, or data-parallel over
+    ``train.devices`` (one padded batch per device and step; a run (re)started at step s skips s * D batches)."""
+    tc, model = setup.cfg.train, setup.model
+    eval_step = make_eval_step(model.apply, tc, setup.loss)
+    if tc.devices == 1:
+        return make_train_step(model.apply, setup.optimizer, tc, setup.loss), eval_step, setup.stream
+    mesh = data_mesh(tc.devices)
+    train_step = make_parallel_train_step(model.apply, setup.optimizer, tc, setup.loss, mesh)
+    log(f"data-parallel over {mesh.size} devices: {list(mesh.devices)}")
+    return train_step, eval_step, lambda s: stacked_stream(setup.stream(s * mesh.size), mesh.size)
+
+
+def _select(run: RunFolder, model, best: dict, record: dict, groups, ema_params, best_params, step: int):
+    """Selection after a validation: update ``best`` with ``record`` and, when the weights improved, save them
+    (per target group with ``model.backbone_per_target``) as the run's model. -> (best, best_params)."""
+    best, improved = update_best(best, record, groups, lambda: jax.device_get(ema_params), best_params)
+    if improved is not None:
+        best_params = improved
+        run.save_model(model.with_params(best_params, {"step": step, **best}))
+    return best, best_params
+
+
 def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max_steps: int | None = None,
         progress: bool = True, log: Callable[[str], None] = print) -> dict:
     """Train a model and write the run folder; returns the summary dict.
@@ -161,14 +150,8 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     run would have made. ``max_steps`` overrides ``cfg.train.max_steps``.
     """
     out = Path(out_dir)
-    ckpt_path = out / "checkpoints" / "last.npz"
-    if resume:
-        cfg = read_run_config(out)
-    elif ckpt_path.exists():
-        raise ConfigError(f"{out}: run folder already holds a checkpoint; use --resume or another --out")
-    cfg = cfg or FitConfig()
-    if max_steps is not None:
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps=int(max_steps)))
+    run = RunFolder(out)
+    cfg = run.run_config(cfg, resume=resume, max_steps=max_steps)
     tc = cfg.train
     np.dtype(tc.dtype)
     setup = prepare_training(cfg, adapt_model=not resume, progress=progress)
@@ -176,30 +159,16 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     model, optimizer, state = setup.model, setup.optimizer, setup.state
     best = {"valid_loss": float("inf"), "evals_since_best": 0, "best_step": 0}
     meta: dict = {}
-    if resume and ckpt_path.exists():
-        state, meta = load_checkpoint(ckpt_path, state)
+    if resume and run.checkpoint.exists():
+        state, meta = run.load_checkpoint(state)
         best = meta["best"]
         log(f"resumed {out} at step {int(state.step)}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    (out / "split.json").write_text(json.dumps({
-        "dataset": cfg.data.dataset, "train": list(data.train.indices), "valid": list(data.valid.indices),
-        "test": list(data.test.indices), "excluded_formulas": data.excluded,
-        "label_check": data.label_check, "extra_train": list(data.extra_report)}))
-    metrics_path = out / "metrics.jsonl"
+    run.write_start(cfg, data)
     start = int(state.step)
-    _truncate_metrics(metrics_path, start)
+    run.truncate_metrics(start)
 
-    eval_step = make_eval_step(model.apply, tc, setup.loss)
+    train_step, eval_step, stream_from = _step_functions(setup, log)
     valid_batches = setup.valid_batches
-    if tc.devices == 1:
-        train_step = make_train_step(model.apply, optimizer, tc, setup.loss)
-        stream_from = setup.stream
-    else:  # one padded batch per device and step; a run (re)started at step s skips s * D batches
-        mesh = data_mesh(tc.devices)
-        train_step = make_parallel_train_step(model.apply, optimizer, tc, setup.loss, mesh)
-        stream_from = lambda s: stacked_stream(setup.stream(s * mesh.size), mesh.size)  # noqa: E731
-        log(f"data-parallel over {mesh.size} devices: {list(mesh.devices)}")
     stream = stream_from(start)
     checkpoint_header = {"config": config_to_dict(cfg)}
     flag: dict = {"stop": None}
@@ -211,15 +180,15 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
     lr_scale, rollbacks = float(meta.get("lr_scale", 1.0)), int(meta.get("rollbacks", 0))
     groups = target_groups(cfg.model)  # targets whose best weights are kept separately (or None)
     best_params = None
-    if groups is not None and resume and (out / "model.npz").exists():
-        best_params = read_model_file(out / "model.npz")[0]
+    if groups is not None and resume:
+        best_params = run.best_params()
 
     def checkpoint():
-        save_checkpoint(ckpt_path, state, {**checkpoint_header, "step": int(state.step), "best": best,
+        run.save_checkpoint(state, {**checkpoint_header, "step": int(state.step), "best": best,
                                            "lr_scale": lr_scale, "rollbacks": rollbacks,
                                            "wall_s": round(time.time() - t0, 2)})
 
-    if tc.nan_policy == "rollback" and not ckpt_path.exists():
+    if tc.nan_policy == "rollback" and not run.checkpoint.exists():
         checkpoint()  # a point to return to before the first interval checkpoint
 
     bar = None
@@ -250,14 +219,14 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
                     if rollbacks >= tc.max_rollbacks:
                         flag["stop"] = "non-finite loss"
                         log(f"stopping: still non-finite after {rollbacks} rollback(s); the last good checkpoint "
-                            f"{ckpt_path} is kept")
+                            f"{run.checkpoint} is kept")
                         break
                     rollbacks += 1
                     lr_scale *= tc.rollback_lr_factor
-                    state, _ = load_checkpoint(ckpt_path, state)  # `best` stays: model.npz holds it
+                    state, _ = run.load_checkpoint(state)  # `best` stays: model.npz holds it
                     step, window = int(state.step), []
                     stream = stream_from(step)
-                    _truncate_metrics(metrics_path, step)
+                    run.truncate_metrics(step)
                     log(f"rollback {rollbacks}/{tc.max_rollbacks}: back to step {step}, learning rate x{lr_scale:.3g}")
                     if bar is not None:
                         bar.n = step
@@ -273,13 +242,8 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
                 record = {"step": step, "epoch": epoch, "wall_s": round(time.time() - t0, 2),
                           "skipped": int(state.skipped), **train,
                           **validation_errors(eval_step, state.ema_params, model.stats, valid_batches)}
-                with metrics_path.open("a") as f:
-                    f.write(json.dumps(record) + "\n")
-                best, improved = update_best(best, record, groups, lambda: jax.device_get(state.ema_params),
-                                             best_params)
-                if improved is not None:
-                    best_params = improved
-                    model.with_params(best_params, {"step": step, **best}).save(out / "model.npz")
+                run.append_metrics(record)
+                best, best_params = _select(run, model, best, record, groups, state.ema_params, best_params, step)
                 if bar is not None:
                     bar.write(f"step {step}: {_headline(record)}")
                 if tc.patience and best["evals_since_best"] >= tc.patience:
@@ -296,7 +260,7 @@ def fit(cfg: FitConfig | None, out_dir: str | Path, *, resume: bool = False, max
                "n_parameters": model.n_parameters, "n_train": len(data.train),
                "n_extra_train": sum(len(x) for x in data.extra_train), "n_valid": len(data.valid),
                "padding_efficiency": padding_efficiency(eff_batches) if eff_batches else None, "best": best}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    run.write_summary(summary)
     log(f"{out}: {summary['steps']} steps ({summary['stopped_by']}) in {summary['wall_s']} s; best "
         f"{_headline(best)} at step {best['best_step']}")
     return summary
