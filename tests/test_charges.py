@@ -215,3 +215,17 @@ def test_unseen_elements_and_inconsistent_esp_arrays(tmp_path, equivariant_model
     np.savez(tmp_path / "short.npz", **data)
     with pytest.raises(DataError, match=r"short.npz, structure 1: inconsistent arrays"):
         read_molecules(tmp_path / "short.npz")
+
+
+def test_charge_model_file_without_a_task_loads(tmp_path, equivariant_model):
+    """A model file written before model.task existed (no ``task`` in its model_config) loads as the same model."""
+    import tensorprop
+    from tensorprop.model_file import read_model_file, write_model_file
+
+    params, stats, meta = read_model_file(equivariant_model.save(tmp_path / "new.npz"))
+    assert meta["model_config"].pop("task") == "charges"
+    meta = {k: v for k, v in meta.items() if k not in ("format_version", "tensorprop_version")}
+    loaded = tensorprop.load_model(write_model_file(tmp_path / "old.npz", params, stats, meta))
+    assert isinstance(loaded, ChargeModel) and loaded.task.name == "charges"
+    mol = methanol(7)
+    np.testing.assert_allclose(loaded.predict(mol)["charges"], equivariant_model.predict(mol)["charges"], atol=1e-6)
