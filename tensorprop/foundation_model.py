@@ -26,6 +26,9 @@ class FoundationTensorModel(TensorModel):
         super().__init__(config, params, stats, elements=elements, metadata=metadata)
         self._source = source
         self._columns = None
+        #: a :class:`~tensorprop.data.feature_cache.FeatureCache` of the source's features, or None (default:
+        #: every prediction computes them); set it to reuse the training cache, e.g. in benchmarks
+        self.feature_cache = None
 
     @property
     def source(self):
@@ -43,7 +46,18 @@ class FoundationTensorModel(TensorModel):
         source = self.source  # refuses elements outside its set (the Nequix source: FoundationModel.check_elements)
         if self._columns is None:
             self._columns, irreps = select_layers(source.layer_irreps, self.config.foundation.layers)
-        return [f[:, self._columns] for f in source(list(crystals))]
+        if self.feature_cache is None:
+            return [f[:, self._columns] for f in source(list(crystals))]
+        from .data.feature_cache import cached_features
+
+        return [f[:, self._columns] for f in cached_features(list(crystals), source, self.feature_cache)]
+
+    def use_feature_cache(self, root=None) -> "FoundationTensorModel":
+        """Read and fill the on-disk feature cache (as training does) when predicting; returns self."""
+        from .data.feature_cache import FeatureCache
+
+        self.feature_cache = FeatureCache(self.source.sha256, "+".join(self.source.layer_irreps), root=root)
+        return self
 
     def _network_inputs(self, batch, idx, crystals):
         features = self.features([crystals[i] for i in idx])
