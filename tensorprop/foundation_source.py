@@ -10,13 +10,16 @@ network a few times, and a few small structures cost a small batch.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
+import jax
 import numpy as np
 
 from .config import BatchConfig
 from .data.batching import node_slices, prediction_batches
 from .data.convert import as_crystal
+from .data.records import Crystal
 
 __all__ = ["NequixFeatureSource", "FEATURE_BATCH"]
 
@@ -30,15 +33,16 @@ class NequixFeatureSource:
 
     def __init__(self, name: str, sha256: str = ""):
         from .foundation.model import load_foundation_model
+        from .foundation.potential import batch_features
 
         self.model = load_foundation_model(name, sha256=sha256 or None)
         self.name, self.sha256, self.cutoff = name, self.model.sha256, float(self.model.cutoff)
         self.elements = frozenset(int(z) for z in self.model.arch.atomic_numbers)
-        from .data.records import Crystal
-
         probe = Crystal(numbers=[min(self.elements)] * 2, positions=[[0, 0, 0], [1.2, 1.2, 1.2]], cell=np.eye(3) * 9,
                         pbc=True)
-        self.layer_irreps = tuple(str(x.irreps) for x in self.model.features(self.model.batch([probe])))
+        traced = jax.eval_shape(functools.partial(batch_features, arch=self.model.arch), self.model.params,
+                                batch=self.model.batch([probe]))  # irreps from a trace: nothing compiled
+        self.layer_irreps = tuple(str(x.irreps) for x in traced)
 
     def __call__(self, crystals: Sequence) -> list[np.ndarray]:
         crystals = [as_crystal(c) for c in crystals]

@@ -122,3 +122,18 @@ def test_element_outside_the_foundation_set_is_one_line(finetuned, tmp_path, cap
     err = capsys.readouterr().err.strip()  # the unseen-element warning (allowed), then the error
     errors = [line for line in err.splitlines() if line.startswith("tensorprop: error:")]
     assert len(errors) == 1 and "Po (Z=84) outside the foundation model" in errors[0] and "Traceback" not in err
+
+
+def test_finetune_config_errors_are_one_line(finetuned, tmp_path, capsys):
+    from tensorprop.cli import main
+
+    run, data = finetuned
+    common = ["fit", "becs-eps", "--config", str(CONFIG), "--data", str(data), "--max-steps", "1", "--no-progress"]
+    for flag, value, message in (("--model.cutoff", "5.0", "model.cutoff 5.0 A is below the cutoff of nequix-mp-1"),
+                                 ("--model.foundation", "{name: nequix-mp-1, mode: finetune, finetune_layers: 5}",
+                                  "model.foundation.finetune_layers: 5 layers, the checkpoint has 4")):
+        extra = [] if flag == "--model.foundation" else ["--model.foundation", "{name: nequix-mp-1, mode: finetune}"]
+        capsys.readouterr()
+        assert main([*common, "--out", str(tmp_path / flag), *extra, flag, value]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1
