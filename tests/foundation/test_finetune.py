@@ -63,8 +63,11 @@ def test_last_layer_trained_lower_layers_frozen(finetuned, models_dir):
 
 
 def test_saved_model_reproduces_training_and_uses_tuned_weights(finetuned, models_dir, capsys):
+    import dataclasses
+
     import tensorprop
     from tensorprop.cli import main
+    from tensorprop.feature_source import select_layers
     from tensorprop.foundation import read_checkpoint
     from tensorprop.foundation.finetune import flatten_layer
 
@@ -83,6 +86,13 @@ def test_saved_model_reproduces_training_and_uses_tuned_weights(finetuned, model
     c = wurtzite_zno()
     tuned_z, untuned_z = (m.predict_many([c], unseen_elements="warn")[0]["born_charges"] for m in (model, untuned))
     assert np.abs(tuned_z - untuned_z).max() > 1e-5
+    # with the published last layer, recomputing it on the model's graph gives the frozen model's numbers (cached path)
+    fc = model.config.foundation
+    frozen_fc = dataclasses.replace(fc, mode="frozen",
+                                    feature_irreps=select_layers(model.source.layer_irreps, fc.layers)[1])
+    frozen = type(model)(dataclasses.replace(model.config, foundation=frozen_fc),
+                         {k: v for k, v in model.params.items() if k != "nequix_layer_3"}, model.stats, source=model.source)
+    np.testing.assert_allclose(frozen.predict(c)["born_charges"], untuned_z, atol=1e-5)
 
 
 @pytest.mark.parametrize("improper", [False, True])
