@@ -90,7 +90,8 @@ def main(argv=None):
                      "born_mae": metrics["born_mae"], "epsilon_mae": metrics["epsilon_mae"],
                      "n_test_with_unseen_elements": sum(bool(model.unseen_elements(c)) for c in test)})
         print(json.dumps(rows[-1]), flush=True)
-    result = {"config": args.config, "overrides": args.set, "steps": args.steps, "rows": rows, "date": datetime.date.today().isoformat(),
+    result = {"config": args.config, "overrides": args.set, "steps": args.steps, "rows": rows,
+              "date": datetime.date.today().isoformat(),
               "machine": f"{platform.machine()}, {platform.system()}"}
     (out / "learning_curve.json").write_text(json.dumps(result, indent=2))
     plot(rows, out / "learning_curve.png")

@@ -61,7 +61,8 @@ def first_trained_layer(fc, n_layers: int) -> int:
     if fc.finetune_layers == "all":
         return 0
     if fc.finetune_layers > n_layers:
-        raise ConfigError(f"model.foundation.finetune_layers: {fc.finetune_layers} layers, the checkpoint has {n_layers}")
+        raise ConfigError(f"model.foundation.finetune_layers: {fc.finetune_layers} layers, "
+                          f"the checkpoint has {n_layers}")
     return n_layers - fc.finetune_layers
 
 

@@ -98,13 +98,15 @@ def prepare_foundation(cfg: FitConfig, adapt_model: bool, dtype, progress: bool)
     train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
     valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")
     cfg, stats = _adapt(cfg, train_graphs, adapt_model)
-    model = FoundationTensorModel(cfg.model, jax.tree.map(lambda x: np.asarray(x, dtype), init_params(cfg.model, tc.seed)),
+    params = jax.tree.map(lambda x: np.asarray(x, dtype), init_params(cfg.model, tc.seed))
+    model = FoundationTensorModel(cfg.model, params,
                                   stats, elements=data.train.elements, source=source,
                                   metadata={"dataset": cfg.data.dataset, "n_train": len(data.train),
                                             "foundation": {"name": source.name, "sha256": source.sha256,
                                                            "mode": fc.mode}})
     model.use_feature_cache()  # the frozen features of train and valid: from disk, computed once where missing
-    train_features, valid_features = [model.features(list(part), progress=progress) for part in (data.train, data.valid)]
+    train_features, valid_features = [model.features(list(part), progress=progress)
+                                      for part in (data.train, data.valid)]
     model.feature_cache = None
     optimizer = make_optimizer(tc) if fc.mode == "frozen" else finetune_optimizer(tc, fc.backbone_lr_scale)
 

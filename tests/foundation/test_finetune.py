@@ -91,7 +91,8 @@ def test_saved_model_reproduces_training_and_uses_tuned_weights(finetuned, model
     frozen_fc = dataclasses.replace(fc, mode="frozen",
                                     feature_irreps=select_layers(model.source.layer_irreps, fc.layers)[1])
     frozen = type(model)(dataclasses.replace(model.config, foundation=frozen_fc),
-                         {k: v for k, v in model.params.items() if k != "nequix_layer_3"}, model.stats, source=model.source)
+                         {k: v for k, v in model.params.items() if k != "nequix_layer_3"}, model.stats,
+                         source=model.source)
     np.testing.assert_allclose(frozen.predict(c)["born_charges"], untuned_z, atol=1e-5)
 
 
