@@ -60,7 +60,7 @@ ALLOWED: dict[str, dict[str, str | tuple]] = {
               "task": ("tensors", "field", "charges", "foundation"),
               "sum_rule": ("mean", "weighted")},
     "model.foundation": {"mode": ("frozen", "finetune"), "readout": ("square", "interaction"),
-                         "channels": "[1, inf)"},
+                         "channels": "[1, inf)", "backbone_lr_scale": "(0, inf)"},
     "batch": {"max_nodes": "[1, inf)", "max_edges": "[1, inf)", "max_graphs": "[1, inf)",
               "pad_mode": ("budget", "pow2")},
     "train": {"max_steps": "[1, inf)", "optimizer": ("adamw", "amsgrad"), "learning_rate": "(0, inf)",
@@ -155,7 +155,15 @@ class FoundationConfig:
         file names the checkpoint by name + SHA256 and loading refuses any other file.
     mode : str
         ``"frozen"``: the features are computed once per structure and cached on disk (keyed by
-        checkpoint SHA256 and structure), only the heads train. ``"finetune"``: not available yet.
+        checkpoint SHA256 and structure), only the heads train. ``"finetune"``: the heads and the last
+        ``finetune_layers`` interaction layers train; the layers below stay frozen (their features
+        cached as in frozen mode), the trained ones run on every step over the model's neighbour
+        graph, which then needs ``model.cutoff`` >= the checkpoint's cutoff (6 A).
+    finetune_layers : int or str
+        How many interaction layers, counted from the last, train in ``finetune`` mode (default 1,
+        the last one); ``"all"``: every layer.
+    backbone_lr_scale : float
+        The fine-tuned layers' learning rate as a multiple of ``train.learning_rate`` (same schedule).
     layers : tuple of int
         Which interaction layers' features feed the heads (0-based, negative from the end;
         empty: all), concatenated.
@@ -167,8 +175,9 @@ class FoundationConfig:
     channels : int
         Multiplicity of each irrep of the two projections of the ``square`` readout.
     feature_irreps : str
-        Irreps of the concatenated features (filled in by ``fit`` from the checkpoint; sets the
-        parameter shapes of the heads).
+        Irreps of the per-atom features a batch carries (filled in by ``fit`` from the checkpoint):
+        in frozen mode those of ``layers`` concatenated, the heads' input; in finetune mode those
+        of the frozen layers below the trained ones (empty when all train).
     """
 
     name: str = "nequix-mp-1"
@@ -177,10 +186,15 @@ class FoundationConfig:
     layers: tuple[int, ...] = ()
     readout: str = "square"
     channels: int = 32
+    finetune_layers: int | str = 1
+    backbone_lr_scale: float = 0.1
     feature_irreps: str = ""
 
     def __post_init__(self):
         _check_allowed(self, "model.foundation")
+        n = self.finetune_layers
+        if n != "all" and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"model.foundation.finetune_layers must be a number of layers >= 1 or 'all', got {n!r}")
         if self.sha256 and (len(self.sha256) != 64 or set(self.sha256.lower()) - set("0123456789abcdef")):
             raise ConfigError(f"model.foundation.sha256 must be 64 hex digits, got {self.sha256!r}")
 

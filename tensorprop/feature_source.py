@@ -21,7 +21,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["FeatureSource", "BackboneFeatureSource", "open_source", "select_layers", "STAND_IN"]
+__all__ = ["FeatureSource", "BackboneFeatureSource", "open_source", "select_layers", "first_trained_layer",
+           "batch_columns", "STAND_IN"]
 
 STAND_IN = "stand-in:nequip"
 
@@ -50,6 +51,32 @@ def select_layers(layer_irreps: Sequence[str], layers: Sequence[int]) -> tuple[n
     columns = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in chosen])
     irreps = e3nn.Irreps("+".join(str(e3nn.Irreps(layer_irreps[k])) for k in chosen))
     return columns, str(irreps)
+
+
+def first_trained_layer(fc, n_layers: int) -> int:
+    """Index of the first interaction layer that trains under the foundation config ``fc`` (``n_layers``
+    when none does: frozen mode); ConfigError when ``fc.finetune_layers`` exceeds ``n_layers``."""
+    if fc.mode != "finetune":
+        return n_layers
+    if fc.finetune_layers == "all":
+        return 0
+    if fc.finetune_layers > n_layers:
+        raise ConfigError(f"model.foundation.finetune_layers: {fc.finetune_layers} layers, "
+                          f"the checkpoint has {n_layers}")
+    return n_layers - fc.finetune_layers
+
+
+def batch_columns(fc, layer_irreps: Sequence[str]) -> tuple[np.ndarray, str]:
+    """Columns of a source's concatenated features that the batches of ``fc``'s model carry, and their irreps:
+    frozen mode, the ``layers`` the heads read; finetune mode, the frozen layers below the first trained one
+    (its input is the last of them; none when all layers train)."""
+    n = len(layer_irreps)
+    if fc.mode != "finetune":
+        return select_layers(layer_irreps, fc.layers)
+    first = first_trained_layer(fc, n)
+    if first == 0:
+        return np.zeros(0, np.int64), ""
+    return select_layers(layer_irreps, range(first))
 
 
 class BackboneFeatureSource:

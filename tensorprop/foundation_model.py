@@ -1,9 +1,11 @@
-"""A tensor model whose heads read the per-atom features of a frozen foundation model (``model.foundation``).
+"""A tensor model whose heads read the per-atom features of a foundation model (``model.foundation``).
 
 The model file holds the heads' weights, the training statistics and the config, which names the
-foundation checkpoint and its SHA256 (``model_config.foundation``); the foundation weights
+foundation checkpoint and its SHA256 (``model_config.foundation``); the frozen foundation weights
 themselves are found at load time by name (see :func:`tensorprop.feature_source.open_source`) and
-refused when their SHA256 differs.
+refused when their SHA256 differs. A fine-tuned model (``mode: finetune``) also holds the weights of
+the layers it trained (modules ``nequix_layer_<i>``, :mod:`tensorprop.foundation.finetune`), which
+replace the checkpoint's; only the layers below them come from the checkpoint.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class FoundationTensorModel(TensorModel):
         super().__init__(config, params, stats, elements=elements, metadata=metadata)
         self._source = source
         self._columns = None
+        #: a :class:`~tensorprop.data.feature_cache.FeatureCache` of the source's features, or None (default:
+        #: every prediction computes them); set it to reuse the training cache, e.g. in benchmarks
+        self.feature_cache = None
 
     @property
     def source(self):
@@ -37,14 +42,32 @@ class FoundationTensorModel(TensorModel):
             self._source = open_source(fc.name, fc.sha256)
         return self._source
 
-    def features(self, crystals) -> list[np.ndarray]:
-        """The heads' input features (n_atoms, F) of each crystal: the configured layers of the source's."""
-        from .feature_source import select_layers
+    def features(self, crystals, *, progress: bool = False) -> list[np.ndarray]:
+        """The per-atom features (n_atoms, F) a batch carries for each crystal: the configured layers of the
+        source's (frozen mode) or the frozen layers below the fine-tuned ones (finetune mode)."""
+        from .feature_source import batch_columns
 
         source = self.source  # refuses elements outside its set (the Nequix source: FoundationModel.check_elements)
         if self._columns is None:
-            self._columns, irreps = select_layers(source.layer_irreps, self.config.foundation.layers)
-        return [f[:, self._columns] for f in source(list(crystals))]
+            self._columns, _ = batch_columns(self.config.foundation, source.layer_irreps)
+        if not len(self._columns):  # every layer fine-tuned: the network starts from the species alone
+            crystals = list(crystals)
+            for i, c in enumerate(crystals):
+                source.model.check_elements(c, i if len(crystals) > 1 else None)
+            return [np.zeros((c.n_atoms, 0), np.float32) for c in crystals]
+        if self.feature_cache is None:
+            return [f[:, self._columns] for f in source(list(crystals))]
+        from .data.feature_cache import cached_features
+
+        features = cached_features(list(crystals), source, self.feature_cache, progress=progress)
+        return [f[:, self._columns] for f in features]
+
+    def use_feature_cache(self, root=None) -> "FoundationTensorModel":
+        """Read and fill the on-disk feature cache (as training does) when predicting; returns self."""
+        from .data.feature_cache import FeatureCache
+
+        self.feature_cache = FeatureCache(self.source.sha256, "+".join(self.source.layer_irreps), root=root)
+        return self
 
     def _network_inputs(self, batch, idx, crystals):
         features = self.features([crystals[i] for i in idx])

@@ -2,20 +2,29 @@
 
 Features of each structure: the hidden node features after every interaction layer (the
 checkpoint's hidden irreps, e.g. 128x0e + 64x1o + 32x2e + 32x3o, and the last layer's scalars),
-concatenated in layer order. Structures are batched a few at a time with the foundation model's own
-padding buckets, so a handful of shapes compile.
+concatenated in layer order. Structures are packed into batches of the budget :data:`FEATURE_BATCH`
+(:func:`~tensorprop.data.batching.prediction_batches`: one batch padded to powers of two, several to the
+budget, a structure beyond it alone), so that extracting the features of a whole data set compiles the
+network a few times, and a few small structures cost a small batch.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
+import jax
 import numpy as np
 
-from .data.batching import node_slices
+from .config import BatchConfig
+from .data.batching import node_slices, prediction_batches
 from .data.convert import as_crystal
+from .data.records import Crystal
 
-__all__ = ["NequixFeatureSource"]
+__all__ = ["NequixFeatureSource", "FEATURE_BATCH"]
+
+#: the padded shape of the feature batches: about 16 crystals of 10 atoms within 6 A
+FEATURE_BATCH = BatchConfig(max_nodes=256, max_edges=16384, max_graphs=32, pad_mode="pow2")
 
 
 class NequixFeatureSource:
@@ -24,19 +33,24 @@ class NequixFeatureSource:
 
     def __init__(self, name: str, sha256: str = ""):
         from .foundation.model import load_foundation_model
+        from .foundation.potential import batch_features
 
         self.model = load_foundation_model(name, sha256=sha256 or None)
         self.name, self.sha256, self.cutoff = name, self.model.sha256, float(self.model.cutoff)
         self.elements = frozenset(int(z) for z in self.model.arch.atomic_numbers)
-        from .data.records import Crystal
-
         probe = Crystal(numbers=[min(self.elements)] * 2, positions=[[0, 0, 0], [1.2, 1.2, 1.2]], cell=np.eye(3) * 9,
                         pbc=True)
-        self.layer_irreps = tuple(str(x.irreps) for x in self.model.features(self.model.batch([probe])))
+        traced = jax.eval_shape(functools.partial(batch_features, arch=self.model.arch), self.model.params,
+                                batch=self.model.batch([probe]))  # irreps from a trace: nothing compiled
+        self.layer_irreps = tuple(str(x.irreps) for x in traced)
 
     def __call__(self, crystals: Sequence) -> list[np.ndarray]:
         crystals = [as_crystal(c) for c in crystals]
         graphs = self.model.graphs(crystals)  # DataError for elements outside the checkpoint's set
-        layers = self.model.features(self.model.collate(graphs))
-        x = np.concatenate([np.asarray(f.array, np.float32) for f in layers], axis=1)  # [N, F]
-        return [x[rows] for rows in node_slices(graphs, range(len(graphs)))]
+        out: list = [None] * len(graphs)
+        for idx, batch in prediction_batches(graphs, FEATURE_BATCH):
+            layers = self.model.features(batch)
+            x = np.concatenate([np.asarray(f.array, np.float32) for f in layers], axis=1)  # [N, F]
+            for i, rows in zip(idx, node_slices(graphs, idx)):
+                out[i] = x[rows]
+        return out

@@ -186,7 +186,7 @@ def test_finetune_and_bad_foundation_are_one_line_errors(few_crystals, tmp_path,
     common = ["fit", "becs-eps", "--config", "configs/foundation-frozen.yaml", "--data", str(few_crystals),
               "--out", str(tmp_path / "r"), "--max-steps", "2", "--no-progress"]
     assert main([*common, "--model.foundation", "{name: 'stand-in:nequip', mode: finetune}"]) == 2
-    assert "finetune is not available" in capsys.readouterr().err
+    assert "finetune needs a Nequix checkpoint; 'stand-in:nequip' has no layers" in capsys.readouterr().err
     assert main([*common, "--model.foundation", "{name: 'stand-in:nequip', sha256: '" + "0" * 64 + "'}"]) == 2
     assert "sha256" in capsys.readouterr().err.lower()
 
@@ -205,3 +205,10 @@ def test_foundation_config_round_trip_and_strictness():
         config_from_dict(FitConfig, {"model": {"foundation": {"mode": "thawed"}}})
     with pytest.raises(ConfigError, match="model.foundation needs model.head: equivariant"):
         config_from_dict(FitConfig, {"model": {"head": "cartesian", "foundation": {}}})
+    tuned = config_from_dict(FitConfig, {"model": {"foundation": {"mode": "finetune", "finetune_layers": "all"}}})
+    assert tuned.model.foundation.finetune_layers == "all" and config_from_dict(FitConfig, config_to_dict(tuned)) == tuned
+    for bad in (0, "some", 1.5):
+        with pytest.raises(ConfigError, match="model.foundation.finetune_layers"):
+            config_from_dict(FitConfig, {"model": {"foundation": {"finetune_layers": bad}}})
+    with pytest.raises(ConfigError, match="model.foundation.backbone_lr_scale"):
+        config_from_dict(FitConfig, {"model": {"foundation": {"backbone_lr_scale": 0}}})

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from .architecture import NequixArchitecture, layer_linears, linear_map, linear_weight_names
 
-__all__ = ["edge_embedding", "interaction", "node_features", "node_energies"]
+__all__ = ["edge_embedding", "interaction", "node_features", "layers_from", "node_energies"]
 
 
 def _apply_linear(lin: e3nn.FunctionalLinear, weights: dict, x: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
@@ -109,13 +109,23 @@ def node_features(params: dict, arch: NequixArchitecture, vectors: jax.Array, sp
     list of ``arch.n_layers`` IrrepsArrays [n, irreps]: ``hidden_irreps`` (e.g. 128x0e+64x1o+32x2e+32x3o)
     after every layer but the last, whose output is the scalars only (128x0e).
     """
+    x = e3nn.IrrepsArray(f"{arch.n_species}x0e", jax.nn.one_hot(species, arch.n_species, dtype=vectors.dtype))
+    return layers_from(arch, 0, params["layers"], x, vectors, senders, receivers, edge_mask)
+
+
+def layers_from(arch: NequixArchitecture, first: int, layer_weights, features: e3nn.IrrepsArray, vectors: jax.Array,
+                senders: jax.Array, receivers: jax.Array, edge_mask: jax.Array | None = None
+                ) -> list[e3nn.IrrepsArray]:
+    """Interaction layers ``first`` ... ``arch.n_layers - 1`` from ``features`` [n, irreps]: the one-hot species
+    (``first`` = 0) or the output of layer ``first - 1``; ``layer_weights[i]`` are layer i's weights (a list of
+    all layers', or a dict of those from ``first`` on: the fine-tuned ones). Other arguments as
+    :func:`node_features`. -> the outputs of the layers run, in order."""
     sh, radial = edge_embedding(arch, vectors)
     if edge_mask is not None:
         radial = jnp.where(edge_mask[:, None], radial, 0.0)
-    x = e3nn.IrrepsArray(f"{arch.n_species}x0e", jax.nn.one_hot(species, arch.n_species, dtype=vectors.dtype))
-    out = []
-    for i in range(arch.n_layers):
-        x = interaction(arch, i, params["layers"][i], x, sh, radial, senders, receivers)
+    out, x = [], features
+    for i in range(first, arch.n_layers):
+        x = interaction(arch, i, layer_weights[i], x, sh, radial, senders, receivers)
         out.append(x)
     return out
 

@@ -19,10 +19,10 @@ from ..data.batching import GraphBatch
 from .architecture import NequixArchitecture
 from .network import node_energies, node_features
 
-__all__ = ["batch_features", "energy_forces_stress"]
+__all__ = ["batch_features", "energy_forces_stress", "species_indices"]
 
 
-def _species(arch: NequixArchitecture, numbers: jax.Array) -> jax.Array:
+def species_indices(arch: NequixArchitecture, numbers: jax.Array) -> jax.Array:
     """[n] species indices; unknown elements (checked on the host before batching) and padding -> 0."""
     return jnp.maximum(jnp.asarray(arch.species_table)[numbers], 0)
 
@@ -46,13 +46,13 @@ def batch_features(params: dict, arch: NequixArchitecture, batch: GraphBatch) ->
     """
     strain = jnp.zeros_like(batch.cell)
     vectors = _edge_vectors(batch, batch.positions, strain)
-    return node_features(params, arch, vectors, _species(arch, batch.numbers), batch.senders, batch.receivers,
+    return node_features(params, arch, vectors, species_indices(arch, batch.numbers), batch.senders, batch.receivers,
                          batch.edge_mask)
 
 
 def _graph_energies(params, arch, batch, positions, strain):
     """[G] energies of the batch's structures (padding graphs 0) at strained positions."""
-    species = _species(arch, batch.numbers)
+    species = species_indices(arch, batch.numbers)
     vectors = _edge_vectors(batch, positions, strain)
     feats = node_features(params, arch, vectors, species, batch.senders, batch.receivers, batch.edge_mask)
     e = jnp.where(batch.node_mask, node_energies(params, arch, feats[-1], species), 0.0)  # [N]

@@ -11,6 +11,11 @@ antisymmetric part of Z* needs. Two readouts make it:
   backbone, the features as its initial node features, over the neighbour graph within
   ``model.cutoff`` (1o x Y1 gives 1e).
 
+With ``model.foundation.mode: finetune`` the heads' input is made inside the network: the cached
+features of the frozen lower layers arrive with the batch, the trained layers (:class:`NequixLayerWeights`:
+their weights are parameters of this network, initialised to the checkpoint's) run on them over the
+batch's neighbour graph (:func:`fine_tuned_features`).
+
 Either feeds the project's gated :class:`~tensorprop.nn.heads.IrrepsReadout`; the raw irreps go to
 :func:`tensorprop.physics.assemble.assemble_tensors` as those of the own backbone do (exact sum rule,
 eps = I + expm(S)).
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import e3nn_jax as e3nn
 import haiku as hk
+import jax
 import jax.numpy as jnp
 
 from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS
@@ -27,7 +33,7 @@ from .backbone import Interaction
 from .heads import IrrepsReadout, graph_mean
 from .radial import radial_embedding
 
-__all__ = ["TensorSquare", "feature_heads_fn"]
+__all__ = ["TensorSquare", "NequixLayerWeights", "fine_tuned_features", "feature_heads_fn"]
 
 _WANTED = ("0e", "1e", "2e")
 
@@ -52,11 +58,68 @@ class TensorSquare(hk.Module):
         return e3nn.concatenate([x.filter(keep=["0e", "2e"]), products]).regroup()
 
 
+class NequixLayerWeights(hk.Module):
+    """The weights of interaction layer ``i`` of a Nequix network as parameters of module ``nequix_layer_<i>``,
+    initialised to ``pretrained`` (that layer's weights in the checkpoint). Called -> the nested weights
+    dict that :func:`tensorprop.foundation.network.interaction` reads."""
+
+    def __init__(self, i: int, pretrained: dict):
+        from ..foundation.finetune import module_name
+
+        super().__init__(name=module_name(i))
+        self.pretrained = pretrained
+
+    def __call__(self) -> dict:
+        from ..foundation.finetune import flatten_layer, unflatten_layer
+
+        def constant(value):
+            return lambda shape, dtype: jnp.asarray(value, dtype)
+
+        return unflatten_layer({name: hk.get_parameter(name, w.shape, init=constant(w))
+                                for name, w in flatten_layer(self.pretrained).items()})
+
+
+def fine_tuned_features(fc, graph, frozen: jnp.ndarray) -> e3nn.IrrepsArray:
+    """The heads' input in finetune mode: per-layer features of the foundation checkpoint ``fc.name``, the
+    frozen lower layers' from ``frozen`` (N, F) (cached, concatenated), the trained layers' computed over
+    ``graph`` (a GraphBatch at ``model.cutoff`` >= the checkpoint's cutoff; the radial envelope drops edges
+    beyond it) with this network's parameters; the layers ``fc.layers`` (all if empty) concatenated."""
+    from ..feature_source import first_trained_layer
+    from ..foundation.model import load_foundation_model
+    from ..foundation.network import layers_from
+    from ..foundation.potential import species_indices
+    from .model import edge_vectors
+
+    checkpoint = load_foundation_model(fc.name, sha256=fc.sha256 or None)
+    arch = checkpoint.arch
+    n = arch.n_layers
+    first = first_trained_layer(fc, n)
+    layers, start = [], 0
+    for i in range(first):
+        irreps = arch.layer_irreps(i)[1]
+        layers.append(e3nn.IrrepsArray(irreps, frozen[:, start:start + irreps.dim]))
+        start += irreps.dim
+    if start != frozen.shape[1]:
+        raise ValueError(f"fine-tuned foundation model: the batch carries {frozen.shape[1]} feature columns, the "
+                         f"frozen layers 0-{first - 1} of {fc.name} have {start}")
+    if first == 0:
+        x = e3nn.IrrepsArray(f"{arch.n_species}x0e", jax.nn.one_hot(species_indices(arch, graph.numbers),
+                                                                   arch.n_species, dtype=graph.positions.dtype))
+    else:
+        x = layers[-1]
+    weights = {i: NequixLayerWeights(i, checkpoint.params["layers"][i])() for i in range(first, n)}
+    vectors = edge_vectors(graph.positions, graph.senders, graph.receivers, graph.shifts)
+    layers += layers_from(arch, first, weights, x, vectors, graph.senders, graph.receivers, graph.edge_mask)
+    chosen = [k % n for k in fc.layers] if fc.layers else range(n)
+    return e3nn.concatenate([layers[k] for k in chosen])
+
+
 def feature_heads_fn(config):
     """``batch -> {"born_irreps": (N, 9), "epsilon_irreps": (G, 6)}`` (and the sum-rule weights with
     ``sum_rule: weighted``) of a :class:`~tensorprop.data.feature_batching.FeatureBatch`.
 
-    ``config.foundation.feature_irreps`` names the irreps of ``batch.features`` (N, F).
+    ``config.foundation.feature_irreps`` names the irreps of ``batch.features`` (N, F): the heads' input in
+    frozen mode, the frozen lower layers' in finetune mode (see :func:`fine_tuned_features`).
     """
     fc = config.foundation
     weighted = config.sum_rule == "weighted"
@@ -66,7 +129,10 @@ def feature_heads_fn(config):
         from .model import edge_vectors, sum_rule_weights
 
         graph = batch.graph
-        x = e3nn.IrrepsArray(feature_irreps, batch.features)
+        if fc.mode == "finetune":
+            x = fine_tuned_features(fc, graph, batch.features)
+        else:
+            x = e3nn.IrrepsArray(feature_irreps, batch.features)
         if fc.readout == "square":
             h = TensorSquare(fc.channels, name="tensor_square")(x)
         else:
