@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .compiled import shared_jit
+from .compiled import cached_per_architecture, shared_jit
 from .config import BatchConfig, FitConfig, ModelConfig, config_from_dict, config_to_dict, read_yaml_mapping
 from .data.batching import make_batches, node_slices, prediction_batches
 from .data.graph import build_graph
@@ -301,9 +301,9 @@ def _jitted_init(config: ModelConfig):
 @functools.lru_cache(maxsize=32)
 def param_shapes(config: ModelConfig):
     """Shapes of the parameters of the network ``config`` describes (traced, not compiled or run; traced once per
-    architecture: the five members of the bundled model, of two architectures, trace it twice)."""
-    shaped = jax.eval_shape(transformed_network(config).init, jax.random.PRNGKey(0), *_init_args(config))
-    return jax.tree.map(lambda x: tuple(x.shape), shaped)
+    architecture and kept in the user cache, :func:`tensorprop.compiled.cached_per_architecture`)."""
+    return cached_per_architecture("param_shapes", config, lambda: jax.tree.map(lambda x: tuple(x.shape), jax.eval_shape(
+        transformed_network(config).init, jax.random.PRNGKey(0), *_init_args(config))))
 
 
 def init_params(config: ModelConfig, seed: int = 0):

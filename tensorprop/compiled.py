@@ -15,21 +15,30 @@ cache on disk, so a new process with a warm cache loads them instead of compilin
 
 :data:`TRACES` counts the traces of each shared function (one per new padded shape), so a test can
 check that a second instance of an architecture compiles nothing new.
+
+:func:`cached_per_architecture` keeps small traced results (a network's parameter shapes) in ``shapes/`` of
+the same user cache, keyed on the architecture and :func:`code_fingerprint` (tensorprop's source and the
+versions of jax, e3nn-jax and haiku), so that loading a model in a new process traces nothing.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
+import json
 import os
+import tempfile
 import warnings
+from importlib import metadata
 from pathlib import Path
-from typing import Callable, Hashable
+from typing import Any, Callable, Hashable
 
 import jax
 
 from .data.registry import cache_dir as registry_cache_dir
 
-__all__ = ["shared_jit", "TRACES", "cache_dir", "enable_compilation_cache"]
+__all__ = ["shared_jit", "TRACES", "cache_dir", "enable_compilation_cache", "cached_per_architecture",
+           "code_fingerprint"]
 
 #: traces (compilations) of each shared function, by its key; one per new padded shape
 TRACES: collections.Counter = collections.Counter()
@@ -37,6 +46,8 @@ _FUNCTIONS: dict = {}
 _CACHE_STATE: dict = {}
 #: compiles shorter than this (s) are not written to the disk cache (JAX's own default is 1 s)
 MIN_COMPILE_SECONDS = 0.5
+#: packages whose code shapes a traced network besides tensorprop's own
+TRACED_PACKAGES = ("jax", "jaxlib", "e3nn-jax", "dm-haiku")
 
 
 def shared_jit(key: Hashable, make: Callable[[], Callable]) -> Callable:
@@ -89,3 +100,59 @@ def enable_compilation_cache() -> Path | None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     _CACHE_STATE["dir"] = path
     return path
+
+
+def code_fingerprint() -> str:
+    """sha256 of tensorprop's Python source and the versions of :data:`TRACED_PACKAGES` (computed once per
+    process): what a network traces to, besides its config. Any edit of the package changes it."""
+    if "fingerprint" not in _CACHE_STATE:
+        h = hashlib.sha256()
+        root = Path(__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+        for name in TRACED_PACKAGES:
+            try:
+                h.update(f"{name}={metadata.version(name)}".encode())
+            except metadata.PackageNotFoundError:
+                h.update(f"{name}=none".encode())
+        _CACHE_STATE["fingerprint"] = h.hexdigest()
+    return _CACHE_STATE["fingerprint"]
+
+
+def _from_json(x):
+    """JSON lists back to tuples (shapes), dicts kept: the inverse of ``json.dumps`` on nested dicts of tuples."""
+    if isinstance(x, dict):
+        return {k: _from_json(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return tuple(_from_json(v) for v in x)
+    return x
+
+
+def cached_per_architecture(kind: str, key: Hashable, make: Callable[[], Any]) -> Any:
+    """``make()`` (nested dicts of tuples of ints, e.g. parameter shapes) for the architecture ``key``, kept on
+    disk in ``shapes/`` beside :func:`cache_dir` so that a new process does not trace it again.
+
+    The file's name digests ``kind``, ``repr(key)`` (frozen config dataclasses: their fields) and
+    :func:`code_fingerprint`. With the compilation cache off, or a folder that cannot be written, ``make()``
+    runs every time; an unreadable entry is rebuilt. Entries are written atomically (several processes may
+    share the folder).
+    """
+    folder = cache_dir()
+    if folder is None:
+        return make()
+    digest = hashlib.sha256(f"{kind}\n{key!r}\n{code_fingerprint()}".encode()).hexdigest()[:40]
+    path = folder.parent / "shapes" / f"{kind}-{digest}.json"
+    try:
+        return _from_json(json.loads(path.read_text()))
+    except (OSError, ValueError):  # absent, or unreadable: made again below
+        pass
+    value = make()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as fh:
+            json.dump(value, fh)
+        os.replace(fh.name, path)
+    except OSError:  # a read-only cache: the value is still right, only not kept
+        pass
+    return value

@@ -31,9 +31,19 @@ def with_gate_scalars(irreps: e3nn.Irreps) -> e3nn.Irreps:
     return scalars + gates + vectors
 
 
+@functools.lru_cache(maxsize=None)
+def _normalized(act):
+    """``e3nn.normalize_function(act)`` once per process: e3nn computes the constant anew on every call by eager
+    operations on 10^6 points (each compiled on first use), in every layer of every trace."""
+    return e3nn.normalize_function(act)
+
+
 def gated(x: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
-    """Gate nonlinearity: silu on even scalars, tanh on odd ones, sigmoid gates on l > 0."""
-    return e3nn.gate(x, even_act=jax.nn.silu, odd_act=jnp.tanh, even_gate_act=jax.nn.sigmoid)
+    """Gate nonlinearity: silu on even scalars, tanh on odd ones, sigmoid gates on l > 0 (each scaled to unit
+    second moment on a standard normal input, as e3nn's ``normalize_act``)."""
+    return e3nn.gate(x, even_act=_normalized(jax.nn.silu), odd_act=_normalized(jnp.tanh),
+                     even_gate_act=_normalized(jax.nn.sigmoid), odd_gate_act=_normalized(jnp.tanh),
+                     normalize_act=False)
 
 
 @functools.lru_cache(maxsize=64)
