@@ -16,6 +16,13 @@ cache on disk, so a new process with a warm cache loads them instead of compilin
 :data:`TRACES` counts the traces of each shared function (one per new padded shape), so a test can
 check that a second instance of an architecture compiles nothing new.
 
+A new process with a warm disk cache would still trace the network (seconds of Python for the bundled
+ensemble) before finding its compiled code on disk. So the traced computation itself is kept too: each
+(architecture, input shapes) is traced once through ``jax.export`` and its serialised StableHLO written to
+``exported/`` beside ``jax/``; a later process deserialises it (milliseconds) and only loads the compiled
+code. Entries are keyed on :func:`code_fingerprint`, so an edit of tensorprop or another jax/e3nn/haiku
+version never reuses a stale computation; an unreadable entry is traced again and rewritten.
+
 :func:`cached_per_architecture` keeps small traced results (a network's parameter shapes) in ``shapes/`` of
 the same user cache, keyed on the architecture and :func:`code_fingerprint` (tensorprop's source and the
 versions of jax, e3nn-jax and haiku), so that loading a model in a new process traces nothing.
@@ -34,6 +41,8 @@ from pathlib import Path
 from typing import Any, Callable, Hashable
 
 import jax
+import jax.export
+import numpy as np
 
 from .data.registry import cache_dir as registry_cache_dir
 
@@ -50,13 +59,13 @@ MIN_COMPILE_SECONDS = 0.5
 TRACED_PACKAGES = ("jax", "jaxlib", "e3nn-jax", "dm-haiku")
 
 
-def shared_jit(key: Hashable, make: Callable[[], Callable]) -> Callable:
-    """The jitted function for ``key``, made once per process from ``make()`` (called on a miss only).
+def shared_jit(key: Hashable, make: Callable[[], Callable]) -> "SharedFunction":
+    """The compiled function for ``key``, made once per process from ``make()`` (called on a miss only).
 
     ``key``: hashable and equal for equal architectures, e.g. ``("tensors", model_config)``.
     """
-    jitted = _FUNCTIONS.get(key)
-    if jitted is None:
+    shared = _FUNCTIONS.get(key)
+    if shared is None:
         enable_compilation_cache()
         fn = make()
 
@@ -64,8 +73,71 @@ def shared_jit(key: Hashable, make: Callable[[], Callable]) -> Callable:
             TRACES[key] += 1
             return fn(*args, **kwargs)
 
-        jitted = _FUNCTIONS[key] = jax.jit(counted)
-    return jitted
+        shared = _FUNCTIONS[key] = SharedFunction(key, jax.jit(counted))
+    return shared
+
+
+class SharedFunction:
+    """``jax.jit(fn)`` for positional array arguments, its traces kept on disk (``exported/``, see the module
+    docstring) when called with concrete arrays; ``lower``, ``trace`` and other attributes are the jitted
+    function's. ``_cache_size()``: the input shapes seen so far."""
+
+    def __init__(self, key: Hashable, jitted):
+        self.key = key
+        self.jitted = jitted
+        self._calls: dict = {}  # input signature -> jitted call of the exported computation (or the plain jit)
+
+    def __getattr__(self, name):
+        return getattr(self.jitted, name)
+
+    def _cache_size(self) -> int:
+        return len(self._calls)
+
+    def __call__(self, *args):
+        leaves, treedef = jax.tree.flatten(args)
+        if any(isinstance(x, jax.core.Tracer) for x in leaves):  # inside another transformation: plain jit
+            return self.jitted(*args)
+        signature = (treedef, tuple((np.shape(x), jax.dtypes.canonicalize_dtype(np.result_type(x))) for x in leaves))
+        call = self._calls.get(signature)
+        if call is None:
+            call = self._calls[signature] = self._exported_call(signature)
+        return call(*leaves)
+
+    def _exported_call(self, signature) -> Callable:
+        """The jitted call of the exported computation for ``signature`` (read from disk, or traced and written)."""
+        treedef, avals = signature
+        folder = cache_dir()
+        path = None
+        if folder is not None and _serialisable():
+            text = f"{self.key!r}\n{treedef}\n{avals}\n{jax.default_backend()}\n{code_fingerprint()}"
+            path = folder.parent / "exported" / f"{hashlib.sha256(text.encode()).hexdigest()[:40]}.bin"
+            try:
+                return jax.jit(jax.export.deserialize(bytearray(path.read_bytes())).call)
+            except FileNotFoundError:
+                pass
+            except Exception as exc:  # noqa: BLE001 (an unreadable entry, whatever jax makes of it): trace again
+                warnings.warn(f"{path}: unreadable traced computation ({type(exc).__name__}); tracing again",
+                              stacklevel=4)
+
+        def flat(*leaves):
+            return self.jitted(*jax.tree.unflatten(treedef, leaves))
+
+        specs = [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in avals]
+        try:
+            exported = jax.export.export(jax.jit(flat))(*specs)
+        except Exception as exc:  # noqa: BLE001 (not exportable, e.g. a custom call jax does not guarantee): plain jit
+            warnings.warn(f"{self.key[0]} network: not exportable ({type(exc).__name__}: {exc}); compiling without "
+                          "the traced-computation cache", stacklevel=4)
+            return jax.jit(flat)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile("wb", dir=path.parent, suffix=".tmp", delete=False) as fh:
+                    fh.write(exported.serialize())
+                os.replace(fh.name, path)
+            except OSError:  # a read-only cache: used in this process only
+                pass
+        return jax.jit(exported.call)
 
 
 def cache_dir() -> Path | None:
@@ -100,6 +172,15 @@ def enable_compilation_cache() -> Path | None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     _CACHE_STATE["dir"] = path
     return path
+
+
+def _serialisable() -> bool:
+    """Whether jax can serialise an exported computation here (it needs the ``flatbuffers`` package)."""
+    try:
+        import flatbuffers  # noqa: F401 (jax.export's optional dependency: only its presence matters)
+    except ImportError:
+        return False
+    return True
 
 
 def code_fingerprint() -> str:

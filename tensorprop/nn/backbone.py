@@ -16,8 +16,8 @@ import numpy as np
 
 from .radial import radial_embedding
 
-__all__ = ["with_gate_scalars", "gated", "message_paths", "weighted_messages", "Interaction", "Backbone",
-           "NUM_ELEMENTS"]
+__all__ = ["with_gate_scalars", "gated", "normalized_activation", "message_paths", "weighted_messages",
+           "Interaction", "Backbone", "NUM_ELEMENTS"]
 
 NUM_ELEMENTS = 119  # embedding rows, indexed by atomic number (0 = padding)
 
@@ -32,7 +32,7 @@ def with_gate_scalars(irreps: e3nn.Irreps) -> e3nn.Irreps:
 
 
 @functools.lru_cache(maxsize=None)
-def _normalized(act):
+def normalized_activation(act):
     """``e3nn.normalize_function(act)`` once per process: e3nn computes the constant anew on every call by eager
     operations on 10^6 points (each compiled on first use), in every layer of every trace."""
     return e3nn.normalize_function(act)
@@ -41,9 +41,9 @@ def _normalized(act):
 def gated(x: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
     """Gate nonlinearity: silu on even scalars, tanh on odd ones, sigmoid gates on l > 0 (each scaled to unit
     second moment on a standard normal input, as e3nn's ``normalize_act``)."""
-    return e3nn.gate(x, even_act=_normalized(jax.nn.silu), odd_act=_normalized(jnp.tanh),
-                     even_gate_act=_normalized(jax.nn.sigmoid), odd_gate_act=_normalized(jnp.tanh),
-                     normalize_act=False)
+    act = normalized_activation
+    return e3nn.gate(x, even_act=act(jax.nn.silu), odd_act=act(jnp.tanh), even_gate_act=act(jax.nn.sigmoid),
+                     odd_gate_act=act(jnp.tanh), normalize_act=False)
 
 
 @functools.lru_cache(maxsize=64)
