@@ -77,6 +77,11 @@ def shared_jit(key: Hashable, make: Callable[[], Callable]) -> "SharedFunction":
     return shared
 
 
+def _dtype(x) -> np.dtype:
+    """The dtype jax computes with for the argument ``x`` (float64 -> float32 unless x64 is enabled)."""
+    return jax.dtypes.canonicalize_dtype(x.dtype if hasattr(x, "dtype") else np.result_type(x))
+
+
 class SharedFunction:
     """``jax.jit(fn)`` for positional array arguments, its traces kept on disk (``exported/``, see the module
     docstring) when called with concrete arrays; ``lower``, ``trace`` and other attributes are the jitted
@@ -97,7 +102,7 @@ class SharedFunction:
         leaves, treedef = jax.tree.flatten(args)
         if any(isinstance(x, jax.core.Tracer) for x in leaves):  # inside another transformation: plain jit
             return self.jitted(*args)
-        signature = (treedef, tuple((np.shape(x), jax.dtypes.canonicalize_dtype(np.result_type(x))) for x in leaves))
+        signature = (treedef, tuple((np.shape(x), _dtype(x)) for x in leaves))
         call = self._calls.get(signature)
         if call is None:
             call = self._calls[signature] = self._exported_call(signature)
