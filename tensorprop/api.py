@@ -302,8 +302,11 @@ def _jitted_init(config: ModelConfig):
 def param_shapes(config: ModelConfig):
     """Shapes of the parameters of the network ``config`` describes (traced, not compiled or run; traced once per
     architecture and kept in the user cache, :func:`tensorprop.compiled.cached_per_architecture`)."""
-    return cached_per_architecture("param_shapes", config, lambda: jax.tree.map(lambda x: tuple(x.shape), jax.eval_shape(
-        transformed_network(config).init, jax.random.PRNGKey(0), *_init_args(config))))
+    def traced():
+        shaped = jax.eval_shape(transformed_network(config).init, jax.random.PRNGKey(0), *_init_args(config))
+        return jax.tree.map(lambda x: tuple(x.shape), shaped)
+
+    return cached_per_architecture("param_shapes", config, traced)
 
 
 def init_params(config: ModelConfig, seed: int = 0):
