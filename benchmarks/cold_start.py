@@ -2,9 +2,11 @@
 
     PYTHONPATH=CODE python benchmarks/cold_start.py [--split all|test|none] [--repeat 1]
 
-1. ``python -c "import tensorprop"`` in a new process (wall seconds, peak RSS);
+1. ``python -c "import tensorprop"`` in a new process (wall seconds, CPU seconds user+sys, peak RSS);
 2. ``python -m tensorprop.cli predict default POSCAR`` (2-atom MgO) in a new process with an empty
    compilation cache (``TENSORPROP_CACHE_DIR`` a fresh folder), then again with that cache warm;
+   ``--phases``: also the same prediction's phases timed inside a new process, cold and warm
+   (import, model load, first predict = trace + XLA compile or their cache reads, run, second predict);
 3. in this process, with another fresh cache folder: the bundled model's first ``predict_many`` over
    phonon-becs (``--split``; compile included), a second pass (structures/s) and the number of padded
    shapes compiled for the data set and for one structure (``_cache_size`` of the jitted function).
@@ -41,6 +43,36 @@ def timed_child(args: list[str], env: dict) -> dict:
             "peak_rss_mib": round(usage.ru_maxrss / 1024)}
 
 
+PHASES = """
+import json, resource, sys, time
+marks, last = [], [time.perf_counter(), 0.0]
+def mark(name):
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    cpu, now = r.ru_utime + r.ru_stime, time.perf_counter()
+    marks.append({"phase": name, "wall_s": round(now - last[0], 2), "cpu_s": round(cpu - last[1], 2)})
+    last[:] = [now, cpu]
+import tensorprop
+mark("import tensorprop")
+from tensorprop.data.readers import read_structures
+model = tensorprop.load_model("default")
+mark("load_model")
+crystal = read_structures([sys.argv[1]])[0]
+model.predict(crystal)
+mark("first predict (trace + compile, or their disk caches)")
+model.predict(crystal)
+mark("second predict (run only)")
+print(json.dumps(marks))
+"""
+
+
+def phases_child(poscar: Path, env: dict) -> list:
+    """Wall and CPU seconds of each phase of one prediction in a new process."""
+    run = subprocess.run([sys.executable, "-c", PHASES, str(poscar)], env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"phases failed: {run.stderr[-2000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def compiled_count(model) -> int:
     fn = model._apply
     return fn._cache_size() if hasattr(fn, "_cache_size") else -1
@@ -50,6 +82,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser()
     p.add_argument("--split", default="all", choices=["all", "test", "none"])
     p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--phases", action="store_true", help="also time the phases of a cold and a warm prediction")
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="tp-cold-"))
     poscar = work / "POSCAR"
@@ -68,6 +101,10 @@ def main(argv=None) -> dict:
         runs.append({"import": import_run, "cold_predict": cold, "warm_predict": timed_child(predict, env)})
         print(json.dumps(runs[-1]), flush=True)
     out["runs"] = runs
+    if args.phases:
+        env["TENSORPROP_CACHE_DIR"] = str(work / "cache-phases")
+        out["phases"] = {"cold": phases_child(poscar, env), "warm": phases_child(poscar, env)}
+        print(json.dumps(out["phases"]), flush=True)
     if args.split != "none":
         os.environ["TENSORPROP_CACHE_DIR"] = str(work / "cache-inprocess")
         import tensorprop

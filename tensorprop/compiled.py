@@ -15,21 +15,39 @@ cache on disk, so a new process with a warm cache loads them instead of compilin
 
 :data:`TRACES` counts the traces of each shared function (one per new padded shape), so a test can
 check that a second instance of an architecture compiles nothing new.
+
+A new process with a warm disk cache would still trace the network (seconds of Python for the bundled
+ensemble) before finding its compiled code on disk. So the traced computation itself is kept too: each
+(architecture, input shapes) is traced once through ``jax.export`` and its serialised StableHLO written to
+``exported/`` beside ``jax/``; a later process deserialises it (milliseconds) and only loads the compiled
+code. Entries are keyed on :func:`code_fingerprint`, so an edit of tensorprop or another jax/e3nn/haiku
+version never reuses a stale computation; an unreadable entry is traced again and rewritten.
+
+:func:`cached_per_architecture` keeps small traced results (a network's parameter shapes) in ``shapes/`` of
+the same user cache, keyed on the architecture and :func:`code_fingerprint` (tensorprop's source and the
+versions of jax, e3nn-jax and haiku), so that loading a model in a new process traces nothing.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
+import json
 import os
+import tempfile
 import warnings
+from importlib import metadata
 from pathlib import Path
-from typing import Callable, Hashable
+from typing import Any, Callable, Hashable
 
 import jax
+import jax.export
+import numpy as np
 
 from .data.registry import cache_dir as registry_cache_dir
 
-__all__ = ["shared_jit", "TRACES", "cache_dir", "enable_compilation_cache"]
+__all__ = ["shared_jit", "TRACES", "cache_dir", "enable_compilation_cache", "cached_per_architecture",
+           "code_fingerprint"]
 
 #: traces (compilations) of each shared function, by its key; one per new padded shape
 TRACES: collections.Counter = collections.Counter()
@@ -37,15 +55,17 @@ _FUNCTIONS: dict = {}
 _CACHE_STATE: dict = {}
 #: compiles shorter than this (s) are not written to the disk cache (JAX's own default is 1 s)
 MIN_COMPILE_SECONDS = 0.5
+#: packages whose code shapes a traced network besides tensorprop's own
+TRACED_PACKAGES = ("jax", "jaxlib", "e3nn-jax", "dm-haiku")
 
 
-def shared_jit(key: Hashable, make: Callable[[], Callable]) -> Callable:
-    """The jitted function for ``key``, made once per process from ``make()`` (called on a miss only).
+def shared_jit(key: Hashable, make: Callable[[], Callable]) -> "SharedFunction":
+    """The compiled function for ``key``, made once per process from ``make()`` (called on a miss only).
 
     ``key``: hashable and equal for equal architectures, e.g. ``("tensors", model_config)``.
     """
-    jitted = _FUNCTIONS.get(key)
-    if jitted is None:
+    shared = _FUNCTIONS.get(key)
+    if shared is None:
         enable_compilation_cache()
         fn = make()
 
@@ -53,8 +73,76 @@ def shared_jit(key: Hashable, make: Callable[[], Callable]) -> Callable:
             TRACES[key] += 1
             return fn(*args, **kwargs)
 
-        jitted = _FUNCTIONS[key] = jax.jit(counted)
-    return jitted
+        shared = _FUNCTIONS[key] = SharedFunction(key, jax.jit(counted))
+    return shared
+
+
+def _dtype(x) -> np.dtype:
+    """The dtype jax computes with for the argument ``x`` (float64 -> float32 unless x64 is enabled)."""
+    return jax.dtypes.canonicalize_dtype(x.dtype if hasattr(x, "dtype") else np.result_type(x))
+
+
+class SharedFunction:
+    """``jax.jit(fn)`` for positional array arguments, its traces kept on disk (``exported/``, see the module
+    docstring) when called with concrete arrays; ``lower``, ``trace`` and other attributes are the jitted
+    function's. ``_cache_size()``: the input shapes seen so far."""
+
+    def __init__(self, key: Hashable, jitted):
+        self.key = key
+        self.jitted = jitted
+        self._calls: dict = {}  # input signature -> jitted call of the exported computation (or the plain jit)
+
+    def __getattr__(self, name):
+        return getattr(self.jitted, name)
+
+    def _cache_size(self) -> int:
+        return len(self._calls)
+
+    def __call__(self, *args):
+        leaves, treedef = jax.tree.flatten(args)
+        if any(isinstance(x, jax.core.Tracer) for x in leaves):  # inside another transformation: plain jit
+            return self.jitted(*args)
+        signature = (treedef, tuple((np.shape(x), _dtype(x)) for x in leaves))
+        call = self._calls.get(signature)
+        if call is None:
+            call = self._calls[signature] = self._exported_call(signature)
+        return call(*leaves)
+
+    def _exported_call(self, signature) -> Callable:
+        """The jitted call of the exported computation for ``signature`` (read from disk, or traced and written)."""
+        treedef, avals = signature
+        folder = cache_dir()
+        path = None
+        if folder is not None and _serialisable():
+            text = f"{self.key!r}\n{treedef}\n{avals}\n{jax.default_backend()}\n{code_fingerprint()}"
+            path = folder.parent / "exported" / f"{hashlib.sha256(text.encode()).hexdigest()[:40]}.bin"
+            try:
+                return jax.jit(jax.export.deserialize(bytearray(path.read_bytes())).call)
+            except FileNotFoundError:
+                pass
+            except Exception as exc:  # noqa: BLE001 (an unreadable entry, whatever jax makes of it): trace again
+                warnings.warn(f"{path}: unreadable traced computation ({type(exc).__name__}); tracing again",
+                              stacklevel=4)
+
+        def flat(*leaves):
+            return self.jitted(*jax.tree.unflatten(treedef, leaves))
+
+        specs = [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in avals]
+        try:
+            exported = jax.export.export(jax.jit(flat))(*specs)
+        except Exception as exc:  # noqa: BLE001 (not exportable, e.g. a custom call jax does not guarantee): plain jit
+            warnings.warn(f"{self.key[0]} network: not exportable ({type(exc).__name__}: {exc}); compiling without "
+                          "the traced-computation cache", stacklevel=4)
+            return jax.jit(flat)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile("wb", dir=path.parent, suffix=".tmp", delete=False) as fh:
+                    fh.write(exported.serialize())
+                os.replace(fh.name, path)
+            except OSError:  # a read-only cache: used in this process only
+                pass
+        return jax.jit(exported.call)
 
 
 def cache_dir() -> Path | None:
@@ -89,3 +177,68 @@ def enable_compilation_cache() -> Path | None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     _CACHE_STATE["dir"] = path
     return path
+
+
+def _serialisable() -> bool:
+    """Whether jax can serialise an exported computation here (it needs the ``flatbuffers`` package)."""
+    try:
+        import flatbuffers  # noqa: F401 (jax.export's optional dependency: only its presence matters)
+    except ImportError:
+        return False
+    return True
+
+
+def code_fingerprint() -> str:
+    """sha256 of tensorprop's Python source and the versions of :data:`TRACED_PACKAGES` (computed once per
+    process): what a network traces to, besides its config. Any edit of the package changes it."""
+    if "fingerprint" not in _CACHE_STATE:
+        h = hashlib.sha256()
+        root = Path(__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+        for name in TRACED_PACKAGES:
+            try:
+                h.update(f"{name}={metadata.version(name)}".encode())
+            except metadata.PackageNotFoundError:
+                h.update(f"{name}=none".encode())
+        _CACHE_STATE["fingerprint"] = h.hexdigest()
+    return _CACHE_STATE["fingerprint"]
+
+
+def _from_json(x):
+    """JSON lists back to tuples (shapes), dicts kept: the inverse of ``json.dumps`` on nested dicts of tuples."""
+    if isinstance(x, dict):
+        return {k: _from_json(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return tuple(_from_json(v) for v in x)
+    return x
+
+
+def cached_per_architecture(kind: str, key: Hashable, make: Callable[[], Any]) -> Any:
+    """``make()`` (nested dicts of tuples of ints, e.g. parameter shapes) for the architecture ``key``, kept on
+    disk in ``shapes/`` beside :func:`cache_dir` so that a new process does not trace it again.
+
+    The file's name digests ``kind``, ``repr(key)`` (frozen config dataclasses: their fields) and
+    :func:`code_fingerprint`. With the compilation cache off, or a folder that cannot be written, ``make()``
+    runs every time; an unreadable entry is rebuilt. Entries are written atomically (several processes may
+    share the folder).
+    """
+    folder = cache_dir()
+    if folder is None:
+        return make()
+    digest = hashlib.sha256(f"{kind}\n{key!r}\n{code_fingerprint()}".encode()).hexdigest()[:40]
+    path = folder.parent / "shapes" / f"{kind}-{digest}.json"
+    try:
+        return _from_json(json.loads(path.read_text()))
+    except (OSError, ValueError):  # absent, or unreadable: made again below
+        pass
+    value = make()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as fh:
+            json.dump(value, fh)
+        os.replace(fh.name, path)
+    except OSError:  # a read-only cache: the value is still right, only not kept
+        pass
+    return value

@@ -155,3 +155,47 @@ def test_memory_estimate_is_measured_on_the_model_and_readable(same_architecture
     small, large = 1000, ensemble_module.SEQUENTIAL_EDGES * 2
     np.testing.assert_allclose(prediction_bytes(ens, small), 3 * prediction_bytes(members[0], small))  # at once
     np.testing.assert_allclose(prediction_bytes(ens, large), prediction_bytes(members[0], large))  # one by one
+
+
+def test_parameter_shapes_are_kept_per_architecture_and_a_corrupt_entry_is_rebuilt(monkeypatch, tmp_path):
+    from tensorprop.compiled import cached_per_architecture
+
+    monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path))
+    shapes = {"linear": {"w": (3, 4), "b": (4,)}}
+    made = []
+    make = lambda: made.append(1) or shapes  # noqa: E731
+    assert cached_per_architecture("param_shapes", ("arch", 1), make) == shapes
+    assert cached_per_architecture("param_shapes", ("arch", 1), make) == shapes  # read back: tuples, not lists
+    assert len(made) == 1
+    (entry,) = (tmp_path / "shapes").glob("param_shapes-*.json")
+    entry.write_text("{not json")
+    assert cached_per_architecture("param_shapes", ("arch", 1), make) == shapes  # rebuilt, not a crash
+    assert cached_per_architecture("param_shapes", ("arch", 2), make) == shapes  # another architecture: its own
+    assert len(made) == 3
+    monkeypatch.setenv("TENSORPROP_COMPILATION_CACHE", "off")
+    cached_per_architecture("param_shapes", ("arch", 1), make)
+    assert len(made) == 4
+
+
+def test_a_traced_network_is_kept_on_disk_and_a_new_function_does_not_trace_it_again(monkeypatch, tmp_path):
+    from tensorprop import compiled
+
+    monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TENSORPROP_COMPILATION_CACHE", raising=False)
+    config = {**TINY, "num_layers": 1, "num_radial_basis": 5}  # this test's own architecture: nothing in memory
+    first = tensorprop.build_model(config, seed=31)
+    key = ("tensors", first.config)
+    expected = first.predict(triclinic())["born_charges"]
+    assert TRACES[key] == 1
+    (entry,) = (tmp_path / "exported").glob("*.bin")
+    monkeypatch.delitem(compiled._FUNCTIONS, key)  # what a new process starts with
+    again = tensorprop.build_model(config, seed=31).predict(triclinic())["born_charges"]
+    assert TRACES[key] == 1  # read from disk, not traced
+    np.testing.assert_array_equal(again, expected)
+    entry.write_bytes(b"garbage")  # an unreadable entry: traced again with a warning, same numbers
+    monkeypatch.delitem(compiled._FUNCTIONS, key)
+    with pytest.warns(UserWarning, match="unreadable traced computation"):
+        again = tensorprop.build_model(config, seed=31).predict(triclinic())["born_charges"]
+    assert TRACES[key] == 2
+    np.testing.assert_array_equal(again, expected)
+    assert entry.read_bytes() != b"garbage"  # rewritten

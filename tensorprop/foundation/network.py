@@ -23,6 +23,7 @@ import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
 
+from ..nn.backbone import normalized_activation
 from .architecture import NequixArchitecture, layer_linears, linear_map, linear_weight_names
 
 __all__ = ["edge_embedding", "interaction", "node_features", "layers_from", "node_energies"]
@@ -89,7 +90,9 @@ def interaction(arch: NequixArchitecture, i: int, weights: dict, features: e3nn.
         _apply_linear(lin["skip"], weights["skip"], features)  # [n, gated irreps]
     if arch.layer_norm:
         x = _rms_layer_norm(weights["layer_norm"], x)
-    return e3nn.gate(x, even_act=jax.nn.silu, odd_act=jax.nn.tanh, even_gate_act=jax.nn.silu)
+    act = normalized_activation  # e3nn's normalize_act, computed once per process instead of per call
+    return e3nn.gate(x, even_act=act(jax.nn.silu), odd_act=act(jax.nn.tanh), even_gate_act=act(jax.nn.silu),
+                     odd_gate_act=act(jax.nn.tanh), normalize_act=False)
 
 
 def node_features(params: dict, arch: NequixArchitecture, vectors: jax.Array, species: jax.Array,

@@ -16,8 +16,8 @@ import numpy as np
 
 from .radial import radial_embedding
 
-__all__ = ["with_gate_scalars", "gated", "message_paths", "weighted_messages", "Interaction", "Backbone",
-           "NUM_ELEMENTS"]
+__all__ = ["with_gate_scalars", "gated", "normalized_activation", "message_paths", "weighted_messages",
+           "Interaction", "Backbone", "NUM_ELEMENTS"]
 
 NUM_ELEMENTS = 119  # embedding rows, indexed by atomic number (0 = padding)
 
@@ -31,9 +31,19 @@ def with_gate_scalars(irreps: e3nn.Irreps) -> e3nn.Irreps:
     return scalars + gates + vectors
 
 
+@functools.lru_cache(maxsize=None)
+def normalized_activation(act):
+    """``e3nn.normalize_function(act)`` once per process: e3nn computes the constant anew on every call by eager
+    operations on 10^6 points (each compiled on first use), in every layer of every trace."""
+    return e3nn.normalize_function(act)
+
+
 def gated(x: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
-    """Gate nonlinearity: silu on even scalars, tanh on odd ones, sigmoid gates on l > 0."""
-    return e3nn.gate(x, even_act=jax.nn.silu, odd_act=jnp.tanh, even_gate_act=jax.nn.sigmoid)
+    """Gate nonlinearity: silu on even scalars, tanh on odd ones, sigmoid gates on l > 0 (each scaled to unit
+    second moment on a standard normal input, as e3nn's ``normalize_act``)."""
+    act = normalized_activation
+    return e3nn.gate(x, even_act=act(jax.nn.silu), odd_act=act(jnp.tanh), even_gate_act=act(jax.nn.sigmoid),
+                     odd_gate_act=act(jnp.tanh), normalize_act=False)
 
 
 @functools.lru_cache(maxsize=64)

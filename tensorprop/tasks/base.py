@@ -22,7 +22,7 @@ from typing import Any, Callable, NamedTuple
 import haiku as hk
 import jax
 
-from ..compiled import shared_jit
+from ..compiled import cached_per_architecture, shared_jit
 from ..errors import ConfigError
 from ..physics.assemble import default_stats
 
@@ -162,10 +162,15 @@ def compiled_apply(arch):
 @functools.lru_cache(maxsize=32)
 def param_shapes(arch):
     """Shapes of the parameters of the network ``arch`` describes (traced with ``jax.eval_shape``, not compiled
-    or run; traced once per architecture)."""
+    or run; traced once per architecture and kept in the user cache,
+    :func:`tensorprop.compiled.cached_per_architecture`)."""
     task = task_of(arch)
-    shaped = jax.eval_shape(task.network(arch).init, jax.random.PRNGKey(0), *task.init_args(arch))
-    return jax.tree.map(lambda x: tuple(x.shape), shaped)
+
+    def traced():
+        shaped = jax.eval_shape(task.network(arch).init, jax.random.PRNGKey(0), *task.init_args(arch))
+        return jax.tree.map(lambda x: tuple(x.shape), shaped)
+
+    return cached_per_architecture("param_shapes", arch, traced)
 
 
 @functools.lru_cache(maxsize=8)
