@@ -131,3 +131,19 @@ def test_supercell_for_length_uses_plane_spacings():
     assert np.diag(supercell_for_length(cubic, 10.0)).tolist() == [2, 2, 2]
     fcc = bulk("NaCl", "rocksalt", a=A).cell  # plane spacing a/sqrt(3)
     assert np.diag(supercell_for_length(fcc, 10.0)).tolist() == [int(np.ceil(10.0 / (A / np.sqrt(3))))] * 3
+
+
+def test_conventional_cell_unit_supercell_gives_the_primitive_gamma_modes_without_warnings(rocksalt):
+    """The 8-atom cubic cell as a 1x1x1 supercell: primitive matrix found and passed explicitly (no phonopy
+    4 "auto" notice), and its Gamma modes (periodic images displaced together, a q=0 perturbation) equal the
+    2x2x2 supercell's."""
+    _, _, reference = rocksalt
+    cubic = bulk("NaCl", "rocksalt", a=A, cubic=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        phonon, result = phonons(cubic, calculator=rocksalt_springs(A, k1=K1), model=SpeciesModel(),
+                                 supercell=[1, 1, 1], progress=False, mesh=[4, 4, 4], npoints=5)
+    assert len(phonon.primitive) == 2 and result.n_supercell == 8
+    assert np.allclose(np.linalg.det(phonon.primitive_matrix), 0.25)
+    assert np.allclose(result.gamma.frequencies_cm, reference.gamma.frequencies_cm, atol=1e-3)
+    assert np.allclose(result.gamma.eps_0, reference.gamma.eps_0, rtol=1e-5)
