@@ -306,6 +306,8 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
         tensorprop model predicting Z* and eps_inf (:func:`tensorprop.load_model`).
     supercell : (3,) ints or (3, 3), optional
         Supercell matrix of the unit cell. Default: :func:`supercell_for_length` with ``min_length``.
+        ``[1, 1, 1]`` (periodic images displaced together, a q = 0 perturbation) is enough for the
+        Gamma-point results, not for the bands (a warning says so).
     min_length : float, optional
         Minimum plane spacing of the supercell, Angstrom (default :data:`DEFAULT_MIN_LENGTH`).
     relax, relax_cell : bool
@@ -421,7 +423,12 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
     dos = {"frequency_cm": np.asarray(phonon.total_dos.frequency_points) * thz_to_cm(),
            "dos": np.asarray(phonon.total_dos.dos) / thz_to_cm()}
     timings["analysis"] = time.perf_counter() - t0
-    imaginary = _imaginary(bands["predicted NAC"], mesh_q, mesh_f, imaginary_tol)
+    unit_supercell = n_super == len(unit)
+    if unit_supercell:
+        warn("the supercell is the unit cell: the Gamma-point results (Gamma modes, LO/TO, IR, eps_0) equal a large "
+             "supercell's up to finite-difference error, but the bands, the DOS and modes away from Gamma are "
+             "not converged (not scanned for imaginary modes)")
+    imaginary = [] if unit_supercell else _imaginary(bands["predicted NAC"], mesh_q, mesh_f, imaginary_tol)
     optical_gamma = gamma.frequencies_cm[~gamma.acoustic]
     if optical_gamma.min() < -imaginary_tol:
         imaginary.insert(0, {"q": [0.0, 0.0, 0.0], "frequency_cm": round(float(optical_gamma.min()), 2),
