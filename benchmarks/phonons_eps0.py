@@ -13,7 +13,8 @@ NAC from the model), and the isotropic eps_0 = tr/3:
 - ``pred``: eps_inf predicted + ionic part (predicted Z*, foundation force constants);
 - ``dft_eps_inf``: the DFT eps_inf (``e_electronic``) in place of the predicted one, same ionic part;
 
-both against tr(e_total)/3. Prints MAE and median relative error, over all crystals and over those
+both against tr(e_total)/3; the summary also over the crystals whose structure is not in the bundled
+model's training split (:func:`training_parts`) and the error of the predicted eps_inf. Prints MAE and median relative error, over all crystals and over those
 without imaginary optical Gamma modes (the modes eps_0 is made of; with ``--supercell 1 1 1`` the
 dispersion away from Gamma means nothing, so only Gamma is looked at), and writes
 OUT/phonons_eps0.json after every crystal (a partial run is usable; ``--resume`` skips the crystals
@@ -47,6 +48,28 @@ def select(crystals, limit: int):
     return sorted(chosen, key=key)[:limit]
 
 
+def training_parts(crystals, dataset: str = "phonon-becs") -> list[list[str]]:
+    """Per crystal, the parts (train/valid/test) of ``dataset``'s committed split holding the same structure.
+
+    Structure only (:func:`tensorprop.data.duplicates.find_duplicates` with ``use_labels=False``: same
+    reduced formula and pymatgen's StructureMatcher). The bundled model was trained on phonon-becs'
+    train split, so a crystal with "train" here is not a held-out test of the predicted Z*/eps_inf.
+    """
+    from tensorprop.data.duplicates import find_duplicates
+    from tensorprop.data.registry import load_dataset
+
+    data = load_dataset(dataset)
+    pool = [(part, c) for part in ("train", "valid", "test") for c in data.split(part)]
+    n = len(crystals)
+    found = [set() for _ in range(n)]
+    for group in find_duplicates(list(crystals) + [c for _, c in pool], use_labels=False):
+        parts = {pool[i - n][0] for i in group if i >= n}
+        for i in group:
+            if i < n:
+                found[i] |= parts
+    return [sorted(f) for f in found]
+
+
 def _stats(rows, key):
     err = np.array([r[key] - r["ref"] for r in rows])
     rel = np.abs(err) / np.array([r["ref"] for r in rows])
@@ -64,6 +87,8 @@ def main(argv=None):
     size.add_argument("--supercell", type=int, nargs=3, default=None, metavar="N")
     p.add_argument("--only", nargs="+", default=None, metavar="MP_ID")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--summary-only", action="store_true",
+                   help="no phonons: recompute the summary (with the training overlap) of OUT's results")
     p.add_argument("--max-atoms", type=int, default=250)
     p.add_argument("--out", default="runs/phonons_eps0")
     args = p.parse_args(argv)
@@ -80,25 +105,37 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "phonons_eps0.json"
-    rows, failed = [], []
-    if args.resume and path.exists():
+    rows, failed, run_args = [], [], vars(args)
+    if (args.resume or args.summary_only) and path.exists():
         previous = json.loads(path.read_text())
         rows, failed = previous["rows"], previous["failed"]
+        run_args = previous["args"] if args.summary_only else run_args
     done = {r["material_id"] for r in rows} | {f["material_id"] for f in failed}
-    calc = foundation_calculator(args.potential)
-    model = resolve_model(args.model)
 
     def save():
         stable = [r for r in rows if not r["imaginary"]]
+        unseen = [r for r in rows if "train" not in r.get("training_parts", ["train"])]
         summary = {"all": {k: _stats(rows, k) for k in ("pred", "dft_eps_inf")},
                    "no_imaginary": {k: _stats(stable, k) for k in ("pred", "dft_eps_inf")},
+                   "not_in_bundled_training": {k: _stats(unseen, k) for k in ("pred", "dft_eps_inf")},
+                   "not_in_bundled_training_no_imaginary": {k: _stats([r for r in unseen if not r["imaginary"]], k)
+                                                            for k in ("pred", "dft_eps_inf")},
+                   "eps_inf_pred": _stats([dict(r, ref=r["eps_inf_dft"]) for r in rows], "eps_inf_pred"),
                    "failed": len(failed),
                    "median_wall_s": float(np.median([r["wall_s"] for r in rows])) if rows else None}
-        path.write_text(json.dumps({"date": datetime.date.today().isoformat(), "args": vars(args),
+        path.write_text(json.dumps({"date": datetime.date.today().isoformat(), "args": run_args,
                                     "selected": [c.info["material_id"] for c in crystals],
                                     "summary": summary, "rows": rows, "failed": failed}, indent=1))
         return summary
 
+    if args.summary_only:
+        parts = dict(zip([c.info["material_id"] for c in crystals], training_parts(crystals)))
+        for r in rows:
+            r["training_parts"] = parts[r["material_id"]]
+        print(json.dumps(save(), indent=1))
+        return
+    calc = foundation_calculator(args.potential)
+    model = resolve_model(args.model)
     for i, c in enumerate(crystals):
         if c.info["material_id"] in done:
             continue
@@ -132,6 +169,9 @@ def main(argv=None):
                                                          for k, v in row.items() if k not in ("gamma_cm", "eps_0")}),
               flush=True)
         save()
+    parts = dict(zip([c.info["material_id"] for c in crystals], training_parts(crystals)))
+    for r in rows:
+        r["training_parts"] = parts[r["material_id"]]
     print(json.dumps(save(), indent=1))
 
 
