@@ -1,8 +1,8 @@
 """Phonons from a structure alone: forces from an ASE calculator, NAC from a tensorprop model.
 
-:func:`phonons` builds a ``phonopy.Phonopy`` of a crystal (phonopy's own displacements,
-``primitive_matrix="auto"``), evaluates the forces of every displaced supercell with any ASE
-calculator (e.g. a foundation potential), computes and symmetrises the force constants,
+:func:`phonons` builds a ``phonopy.Phonopy`` of a crystal (phonopy's own displacements, the
+primitive matrix phonopy's ``"auto"`` finds, given explicitly: :func:`primitive_matrix_of`),
+evaluates the forces of every displaced supercell with any ASE calculator (e.g. a foundation potential), computes and symmetrises the force constants,
 predicts Z* and eps_inf of the primitive cell with a tensorprop model and sets them as
 phonopy's NAC parameters (:func:`tensorprop.phonopy.nac.attach_nac`), and analyses the
 zone-centre modes (:func:`tensorprop.phonopy.gamma_table.gamma_analysis`: irreps, IR
@@ -26,7 +26,8 @@ import numpy as np
 from tensorprop.errors import DataError, TensorpropError
 from tensorprop.phonopy.bands import XYZ, BandData, band_structure, thz_to_cm
 
-__all__ = ["PhononsResult", "SupercellBudgetError", "phonons", "relax_structure", "supercell_for_length",
+__all__ = ["PhononsResult", "SupercellBudgetError", "phonons", "primitive_matrix_of", "relax_structure",
+           "supercell_for_length",
            "DEFAULT_MIN_LENGTH", "DEFAULT_MAX_ATOMS", "METAL_EPSILON", "IMAGINARY_TOLERANCE_CM"]
 
 #: default minimum distance between the supercell's periodic images (plane spacing), Angstrom
@@ -136,6 +137,20 @@ def _to_ase(cell):
 
     return ase.Atoms(numbers=cell.numbers, cell=np.asarray(cell.cell), scaled_positions=cell.scaled_positions,
                      pbc=True)
+
+
+def primitive_matrix_of(cell, symprec: float) -> np.ndarray:
+    """The (3, 3) matrix from ``cell`` (PhonopyAtoms) to its primitive cell, found from its symmetry.
+
+    The same matrix as phonopy's ``primitive_matrix="auto"``
+    (:func:`phonopy.structure.cells.guess_primitive_matrix`, spglib); passed to ``Phonopy``
+    explicitly, so phonopy 4 has no default to warn about (its PrimitiveMatrixAutoDefaultWarning
+    says that "auto" may give a non-identity matrix, which is what we want: the primitive cell of
+    the structure given, e.g. 2 atoms from rock-salt's 8-atom cubic cell). Identity for a primitive cell.
+    """
+    from phonopy.structure.cells import guess_primitive_matrix
+
+    return np.asarray(guess_primitive_matrix(cell, symprec=symprec), dtype=float)
 
 
 def supercell_for_length(cell, min_length: float) -> np.ndarray:
@@ -283,7 +298,7 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
     Parameters
     ----------
     atoms : ase.Atoms, pymatgen Structure, PhonopyAtoms, Crystal or path (POSCAR, CIF, ext-xyz)
-        The unit cell (Angstrom); phonopy finds the primitive cell (``primitive_matrix="auto"``).
+        The unit cell (Angstrom); its primitive cell is found from its symmetry (:func:`primitive_matrix_of`).
     calculator : ase Calculator or str
         Forces (eV/Angstrom). A string is a foundation-potential name or file, resolved by
         :func:`tensorprop.foundation.calculator`.
@@ -291,6 +306,8 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
         tensorprop model predicting Z* and eps_inf (:func:`tensorprop.load_model`).
     supercell : (3,) ints or (3, 3), optional
         Supercell matrix of the unit cell. Default: :func:`supercell_for_length` with ``min_length``.
+        ``[1, 1, 1]`` (periodic images displaced together, a q = 0 perturbation) is enough for the
+        Gamma-point results, not for the bands (a warning says so).
     min_length : float, optional
         Minimum plane spacing of the supercell, Angstrom (default :data:`DEFAULT_MIN_LENGTH`).
     relax, relax_cell : bool
@@ -372,7 +389,9 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
             warn(f"relaxation did not converge to fmax={relax_fmax} eV/A in {relax_report['steps']} steps "
                  f"(max force {relax_report['max_force_after']:.2e} eV/A)")
 
-    phonon = Phonopy(_to_phonopy(unit), supercell_matrix=smat, primitive_matrix="auto", symprec=symprec, log_level=0)
+    cell = _to_phonopy(unit)
+    phonon = Phonopy(cell, supercell_matrix=smat, primitive_matrix=primitive_matrix_of(cell, symprec), symprec=symprec,
+                     log_level=0)
     phonon.generate_displacements(distance=distance)
     t0 = time.perf_counter()
     forces, residual = _forces(phonon, calc, progress, subtract_residual=True)
@@ -404,7 +423,12 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
     dos = {"frequency_cm": np.asarray(phonon.total_dos.frequency_points) * thz_to_cm(),
            "dos": np.asarray(phonon.total_dos.dos) / thz_to_cm()}
     timings["analysis"] = time.perf_counter() - t0
-    imaginary = _imaginary(bands["predicted NAC"], mesh_q, mesh_f, imaginary_tol)
+    unit_supercell = n_super == len(unit)
+    if unit_supercell:
+        warn("the supercell is the unit cell: the Gamma-point results (Gamma modes, LO/TO, IR, eps_0) equal a large "
+             "supercell's up to finite-difference error, but the bands, the DOS and modes away from Gamma are "
+             "not converged (not scanned for imaginary modes)")
+    imaginary = [] if unit_supercell else _imaginary(bands["predicted NAC"], mesh_q, mesh_f, imaginary_tol)
     optical_gamma = gamma.frequencies_cm[~gamma.acoustic]
     if optical_gamma.min() < -imaginary_tol:
         imaginary.insert(0, {"q": [0.0, 0.0, 0.0], "frequency_cm": round(float(optical_gamma.min()), 2),

@@ -117,7 +117,7 @@ def test_bad_input_budget_metal_and_imaginary_modes():
     atoms = bulk("NaCl", "rocksalt", a=A)
     with pytest.raises(SupercellBudgetError, match=r"has 2000 atoms, above the budget of 400.*max-atoms"):
         phonons(atoms, calculator=rocksalt_springs(A), model=SpeciesModel(), supercell=[10, 10, 10])
-    with pytest.warns(UserWarning, match="metallic or nearly so"):
+    with pytest.warns(UserWarning, match="metallic or nearly so"), pytest.warns(UserWarning, match="is the unit cell"):
         phonons(atoms, calculator=rocksalt_springs(A), model=SpeciesModel(eps=80.0), supercell=[1, 1, 1],
                 progress=False, mesh=[4, 4, 4], npoints=5)
     with pytest.warns(UserWarning, match=r"imaginary modes.*q=\["):
@@ -131,3 +131,21 @@ def test_supercell_for_length_uses_plane_spacings():
     assert np.diag(supercell_for_length(cubic, 10.0)).tolist() == [2, 2, 2]
     fcc = bulk("NaCl", "rocksalt", a=A).cell  # plane spacing a/sqrt(3)
     assert np.diag(supercell_for_length(fcc, 10.0)).tolist() == [int(np.ceil(10.0 / (A / np.sqrt(3))))] * 3
+
+
+def test_conventional_cell_unit_supercell_gives_the_primitive_gamma_modes(rocksalt):
+    """The 8-atom cubic cell as a 1x1x1 supercell: primitive matrix found and passed explicitly (no phonopy
+    4 "auto" notice; the one warning says the bands are not converged), and its Gamma modes (periodic images displaced together, a q=0 perturbation) equal the
+    2x2x2 supercell's."""
+    _, _, reference = rocksalt
+    cubic = bulk("NaCl", "rocksalt", a=A, cubic=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        phonon, result = phonons(cubic, calculator=rocksalt_springs(A, k1=K1), model=SpeciesModel(),
+                                 supercell=[1, 1, 1], progress=False, mesh=[4, 4, 4], npoints=5)
+    assert [str(w.message)[:37] for w in caught] == ["the supercell is the unit cell: the G"]
+    assert result.warnings == [str(caught[0].message)] and result.imaginary == []
+    assert len(phonon.primitive) == 2 and result.n_supercell == 8
+    assert np.allclose(np.linalg.det(phonon.primitive_matrix), 0.25)
+    assert np.allclose(result.gamma.frequencies_cm, reference.gamma.frequencies_cm, atol=1e-3)
+    assert np.allclose(result.gamma.eps_0, reference.gamma.eps_0, rtol=1e-5)
