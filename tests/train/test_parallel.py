@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
+
 SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, numpy as np
@@ -51,7 +53,7 @@ def test_two_devices_equal_one_device_with_the_same_global_batch(tmp_path):
     import numpy as np
 
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = ROOT
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=root,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -65,7 +67,7 @@ def test_two_devices_equal_one_device_with_the_same_global_batch(tmp_path):
 def test_fit_with_two_devices_runs_end_to_end(tmp_path):
     """`tensorprop fit ... --train.devices 2` on two forced CPU devices: the CLI path of data parallelism."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = ROOT
     script = textwrap.dedent(f"""
         import numpy as np
         from tensorprop.data.writers import write_extxyz
@@ -145,7 +147,7 @@ def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
 
     import numpy as np
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = ROOT
     base = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     base.update(JAX_PLATFORMS="cpu", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
     port = _free_port()
