@@ -115,6 +115,7 @@ def test_field_model_needs_huber_eps_loss():
         prepare_training(cfg)
 
 
+@pytest.mark.slow
 def test_cli_data_field_then_fit_field_then_evaluate(tmp_path, capsys):
     pytest.importorskip("pyscf")
     import json

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
 SCRIPT = textwrap.dedent("""
@@ -47,6 +49,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_devices_equal_one_device_with_the_same_global_batch(tmp_path):
     import json
 
@@ -64,6 +67,7 @@ def test_two_devices_equal_one_device_with_the_same_global_batch(tmp_path):
     assert any(np.abs(np.asarray(a)).max() > 0 for a in out["1"])
 
 
+@pytest.mark.slow
 def test_fit_with_two_devices_runs_end_to_end(tmp_path):
     """`tensorprop fit ... --train.devices 2` on two forced CPU devices: the CLI path of data parallelism."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
@@ -138,6 +142,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
     """train.distributed for real: two processes on 127.0.0.1, one CPU device each, gloo collectives.
 
