@@ -224,7 +224,6 @@ def _first_structure(path):
     return read_extxyz(path)[0]
 
 
-@pytest.mark.slow
 def test_checkpoint_refusals(small_data, tmp_path, capsys):
     """An existing run folder without --resume, a corrupt checkpoint and one of another network are each
     refused with one line naming the file (exit 2), and nothing is overwritten."""
@@ -264,7 +263,6 @@ def _petousis_table(path, crystals_and_eps):
     return path
 
 
-@pytest.mark.slow
 def test_extra_train_joins_training_without_leaking_held_out_compositions(small_data, tmp_path):
     """data.extra_train: eps-only structures join the training part; those whose formula is excluded or
     in the main valid/test parts are left out and counted; the rest train eps_inf (no Z* loss)."""
@@ -402,7 +400,6 @@ def test_born_reads_format_flag(tiny_file, tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) >= 3
 
 
-@pytest.mark.slow
 def test_progress_says_compiling_and_wall_time_continues_after_resume(small_data, tmp_path, capsys):
     """issue 19.13: the bar names the first step's compilation; wall_s in metrics.jsonl counts on from the
     checkpoint's figure after --resume instead of restarting at zero."""
@@ -425,6 +422,7 @@ def test_progress_says_compiling_and_wall_time_continues_after_resume(small_data
     assert json.loads((run / "summary.json").read_text())["wall_s"] > 1000
 
 
+@pytest.mark.slow
 def test_predict_says_when_eps_inf_has_no_ensemble_spread(tiny_file, tmp_path, capsys):
     """issue 19.17: in an ensemble where one member predicts eps_inf (the bundled model's case) the output
     says that eps_inf has no spread instead of printing none silently; Z* keep theirs."""

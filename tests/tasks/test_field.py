@@ -71,6 +71,7 @@ def test_derivatives_match_finite_differences(field_model, structure):
                                    atol=2e-3)
 
 
+@pytest.mark.slow
 def test_sum_rule_holds_at_any_field(field_model):
     batch = _batch(triclinic(), wurtzite_zno())
     field = np.random.default_rng(0).normal(size=(batch.graph_mask.shape[0], 3)) * 0.1

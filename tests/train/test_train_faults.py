@@ -6,7 +6,6 @@ import json
 
 import jax
 import numpy as np
-import pytest
 
 import tensorprop
 from tensorprop.config import BatchConfig, TrainConfig
@@ -93,7 +92,6 @@ def _fit_config(path, **train):
                              "data": {"dataset": str(path)}})
 
 
-@pytest.mark.slow
 def test_nan_rolls_back_to_checkpoint_with_lower_learning_rate(tmp_path, monkeypatch):
     from tensorprop.train.loop import fit
 
@@ -110,7 +108,6 @@ def test_nan_rolls_back_to_checkpoint_with_lower_learning_rate(tmp_path, monkeyp
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(model.params))
 
 
-@pytest.mark.slow
 def test_persistent_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     from tensorprop.train.loop import fit
 
@@ -127,7 +124,6 @@ def test_persistent_nan_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypat
     assert all(np.all(np.isfinite(files[k])) for k in files.files if k.startswith("leaf_"))
 
 
-@pytest.mark.slow
 def test_skip_policy_reports_the_step(tmp_path, monkeypatch):
     from tensorprop.train.loop import fit
 
@@ -168,7 +164,6 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.npz"]  # no temporary file left
 
 
-@pytest.mark.slow
 def test_full_disk_during_fit_is_a_clear_error(tmp_path, monkeypatch, capsys):
     """The CLI reports the failed checkpoint write on one line (exit 2); the run folder keeps the checkpoint
     written before the disk filled up."""
