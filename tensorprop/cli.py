@@ -26,7 +26,6 @@ import dataclasses
 import json
 import sys
 import typing
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from .data.readers import FORMATS
 from .errors import CheckpointError, TensorpropError
 from .loading import load_model
 from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, CHARGES, DIPOLE, EPSILON, EPSILON_SPREAD, SITES
+from .train.model_evaluation import EvaluationRequest, evaluate_model
 
 __all__ = ["main"]
 
@@ -113,19 +113,6 @@ def cmd_fit(args) -> int:
     return 0
 
 
-def _load_split_structures(run: Path, split: str, data: str | None):
-    """The structures to evaluate: the run's own split, or (model file / --data) the data set's committed split."""
-    from .data.registry import load_dataset
-    from .train.loop import read_run_config
-
-    if split == "all":
-        return load_dataset(data or "phonon-becs")
-    if run.is_dir() and (run / "split.json").is_file() and data is None:
-        ds = load_dataset(read_run_config(run).data.dataset)
-        return ds.subset(json.loads((run / "split.json").read_text())[split])
-    return load_dataset(data or "phonon-becs").split(split)
-
-
 def _model_argument(args, command: str) -> str:
     """The model named positionally or with --model (not both, differently)."""
     if args.model and args.run and args.model != args.run:
@@ -149,140 +136,10 @@ def cmd_evaluate(args) -> int:
     args.run = _model_argument(args, "evaluate")
     run = Path(args.run)
     model = load_model(args.run)
-    return EVALUATE[model.task.name](args, run, model)
-
-
-def _evaluate_tensors(args, run: Path, model) -> int:
-    """``evaluate`` of a crystal-tensor model (or ensemble): Z*/eps errors, spread, parity plots."""
-    from .plots import parity_plots
-    from .train.evaluate import tensor_metrics
-
-    crystals = _load_split_structures(run, args.split, args.data)
-    unseen = sum(bool(model.unseen_elements(c)) for c in crystals)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # counted and reported below
-        predictions = model.predict_many(crystals, progress=not args.json, unseen_elements="warn")
-    metrics = {"run": str(run), "split": args.split, **tensor_metrics(crystals, predictions),
-               "n_structures_with_unseen_elements": unseen}
-    plot_dir = _eval_dir(args, run)
-    metrics["plots"] = [str(p) for p in parity_plots(crystals, predictions, plot_dir, title=f"({args.split})")]
-    (plot_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    if args.json:
-        print(json.dumps(metrics, indent=2))
-        return 0
-    print(f"{run} on {args.split} ({metrics['n_structures']} structures, {unseen} with elements unseen in training)")
-    for key in ("born_mae", "born_rmse", "epsilon_mae", "epsilon_rmse", "epsilon_mae_diagonal",
-                "epsilon_mae_offdiagonal"):
-        if key in metrics:
-            print(f"  {key:<24} {metrics[key]:.4f}{' e' if key.startswith('born') else ''}")
-    if "born_mae_per_element" in metrics:
-        worst = sorted(metrics["born_mae_per_element"].items(), key=lambda kv: -kv[1])[:8]
-        print("  worst elements (born MAE, e): " + ", ".join(f"{k} {v:.3f}" for k, v in worst))
-    for key, unit, items in (("born_spread", " e", "atoms"), ("epsilon_spread", "", "structures")):
-        if key in metrics:
-            s = metrics[key]
-            print(f"  {key:<24} mean {s['mean']:.4f}{unit}; rank correlation with the error "
-                  f"{s['spearman_with_error']:.2f}; the {s['flag_fraction']:.0%} of {items} with the largest spread "
-                  f"carry {s['error_share_flagged']:.0%} of the error (MAE of the rest {s['mae_unflagged']:.4f}{unit})")
-    print(f"  plots: {', '.join(metrics['plots'])}")
+    evaluation = evaluate_model(model, EvaluationRequest(run, args.split, args.data, _eval_dir(args, run),
+                                                         progress=not args.json))
+    print(json.dumps(evaluation.metrics, indent=2) if args.json else "\n".join(evaluation.lines))
     return 0
-
-
-def _evaluate_field(args, run: Path, model) -> int:
-    """``evaluate`` of a field model E(R, F): energy, force and dipole errors in the structures' own fields,
-    and its Born charges (d force / dF at zero field) against the finite-difference references."""
-    from .data.field_batching import make_field_batches
-    from .data.registry import load_dataset
-    from .plots import parity_plots
-    from .train.data import build_graphs
-    from .train.evaluate import field_born_report
-    from .train.field_losses import field_loss_fn
-    from .train.loop import read_run_config, validation_errors
-    from .train.state import make_eval_step
-
-    if not run.is_dir() or args.split == "all" and args.data is None:
-        raise TensorpropError(f"{run}: evaluate a field model from its run folder (its split), or pass --data FILE "
-                              "--split all")
-    cfg = read_run_config(run)
-    data = load_dataset(args.data or cfg.data.dataset, require_labels=False)
-    if args.split != "all":
-        data = data.subset(json.loads((run / "split.json").read_text())[args.split])
-    structures = list(data)
-    graphs = build_graphs(structures, model.config.cutoff)
-    eval_step = make_eval_step(model.apply, cfg.train, field_loss_fn)
-    batches = make_field_batches(structures, graphs, cfg.batch)
-    errors = validation_errors(eval_step, model.params, model.stats, batches)
-    metrics = {"run": str(run), "split": args.split, "n_structures": len(structures),
-               **{k.replace("valid_", "", 1): v for k, v in errors.items() if k != "valid_loss" and "born" not in k}}
-    plot_dir = _eval_dir(args, run)
-    metrics["plots"] = []
-    if any(s.born_charges is not None for s in structures):
-        born = field_born_report(model, structures)
-        metrics.update({"n_with_reference_born": born["n_molecules"], "born_mae": born["born_mae"],
-                        "born_rmse": born["born_rmse"], "born_mae_per_structure_median":
-                            float(np.median(born["per_molecule_mae"])),
-                        "born_mae_per_structure_max": float(born["per_molecule_mae"].max()),
-                        "max_sum_rule_violation": born["max_sum_rule_violation"]})
-        metrics["plots"] = [str(p) for p in parity_plots(
-            born["molecules"], [{BORN_CHARGES: z} for z in born["predicted_born_charges"]], plot_dir,
-            title=f"(d force / dF, {args.split})")]
-    plot_dir.mkdir(parents=True, exist_ok=True)
-    (plot_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    if args.json:
-        print(json.dumps(metrics, indent=2))
-        return 0
-    units = {"energy": "eV/atom", "forces": "eV/A", "dipole": "D", "born": "e"}
-    print(f"{run} on {args.split} ({len(structures)} structures in their fields; Z* at zero field for "
-          f"{metrics.get('n_with_reference_born', 0)} with finite-difference references)")
-    for key in ("energy_mae", "forces_mae", "dipole_mae", "born_mae", "born_rmse", "born_mae_per_structure_median",
-                "born_mae_per_structure_max", "max_sum_rule_violation"):
-        if key in metrics:
-            print(f"  {key:<32} {metrics[key]:.4g} {units.get(key.split('_')[0], 'e')}")
-    if metrics["plots"]:
-        print(f"  plots: {', '.join(metrics['plots'])}")
-    return 0
-
-
-def _evaluate_charges(args, run: Path, model) -> int:
-    """``evaluate`` of a charge model: ESP and dipole errors on the split, and on rotated copies."""
-    from .data.molecules import load_molecules
-    from .plots import charge_parity_plots
-    from .train.evaluate import charge_metrics, dipole_rotation_error, rotated_copies
-    from .train.loop import read_run_config
-
-    if args.data or not (run / "split.json").is_file():
-        if not args.data:
-            raise TensorpropError(f"{run}: a charge model file needs --data (an ESP .npz or molecule ext-xyz)")
-        molecules = load_molecules(args.data)
-    else:
-        molecules = load_molecules(read_run_config(run).data.dataset)
-    if args.split != "all" and (run / "split.json").is_file() and not args.data:
-        molecules = [molecules[i] for i in json.loads((run / "split.json").read_text())[args.split]]
-    predictions = model.predict_many(molecules)
-    rotated, _ = rotated_copies(molecules, seed=0)
-    metrics = {"run": str(run), "split": args.split, **charge_metrics(molecules, predictions),
-               "rotated": charge_metrics(rotated, model.predict_many(rotated)),
-               "dipole_rotation_error_debye_max": float(max(dipole_rotation_error(model, m, 8).max()
-                                                            for m in molecules[:8]))}
-    plot_dir = _eval_dir(args, run)
-    metrics["plots"] = [str(charge_parity_plots(molecules, predictions, plot_dir, f"({args.split})"))]
-    (plot_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    if args.json:
-        print(json.dumps(metrics, indent=2))
-        return 0
-    print(f"{run} ({model}) on {args.split}: {metrics['n_molecules']} molecules")
-    for label, m in (("as given", metrics), ("randomly rotated", metrics["rotated"])):
-        figures = [f"{k} {m[k]:.4f}" for k in ("esp_rmse", "esp_mae", "dipole_mae") if k in m]
-        print(f"  {label:<17} " + ", ".join(figures) + "  (ESP kcal/mol/e, dipole D)")
-    print(f"  dipole rotation error (max over 8 molecules x 8 rotations): "
-          f"{metrics['dipole_rotation_error_debye_max']:.2e} D")
-    print(f"  plots: {', '.join(metrics['plots'])}")
-    return 0
-
-
-#: the ``evaluate`` command of each task (tensorprop.tasks); a new task adds its own here
-EVALUATE = {"tensors": _evaluate_tensors, "foundation": _evaluate_tensors, "field": _evaluate_field,
-            "charges": _evaluate_charges}
 
 
 def _format_prediction(crystal, pred, epsilon_note: str = "") -> str:

@@ -33,6 +33,7 @@ def _run_cli(*args):
                             stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow
 def test_fit_evaluate_predict(small_data, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["fit", "becs-eps", "--data", str(small_data), "--out", str(run), "--max-steps", "8",
@@ -80,6 +81,7 @@ def _leaves(path):
         return {k: z[k] for k in z.files if k != "__meta__"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL"])
 def test_interrupted_then_resumed_equals_uninterrupted(small_data, tmp_path, how):
     """Ctrl-C (clean checkpoint and exit) or SIGKILL (no chance to react: resume from the last periodic
@@ -118,6 +120,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(small_data, tmp_path, how
     assert mb[-1]["valid_born_mae"] == pytest.approx(ma[-1]["valid_born_mae"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_float64_training(small_data, tmp_path):
     """float64 runs in its own process (x64 is a process-wide jax switch)."""
     run = tmp_path / "f64"
@@ -149,6 +152,7 @@ def broken_labels(small_data, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_labels_breaking_rules_warn_filter_or_stop(broken_labels, tmp_path, capsys):
     fit = ["fit", "becs-eps", "--data", str(broken_labels), "--max-steps", "2", "--no-progress", *TINY_FLAGS]
     assert main([*fit, "--out", str(tmp_path / "warn")]) == 0
@@ -196,6 +200,7 @@ def test_symmetrize_makes_labels_exact(broken_labels):
                 np.testing.assert_array_equal(c.born_charges, r.born_charges)  # good labels untouched
 
 
+@pytest.mark.slow
 def test_backbone_per_target_keeps_each_targets_best(small_data, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["fit", "becs-eps", "--data", str(small_data), "--out", str(run), "--max-steps", "12",
@@ -417,6 +422,7 @@ def test_progress_says_compiling_and_wall_time_continues_after_resume(small_data
     assert json.loads((run / "summary.json").read_text())["wall_s"] > 1000
 
 
+@pytest.mark.slow
 def test_predict_says_when_eps_inf_has_no_ensemble_spread(tiny_file, tmp_path, capsys):
     """issue 19.17: in an ensemble where one member predicts eps_inf (the bundled model's case) the output
     says that eps_inf has no spread instead of printing none silently; Z* keep theirs."""

@@ -24,6 +24,7 @@ def esp_set(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["equivariant", "cartesian"])
 def test_fit_evaluate_predict_charges(esp_set, tmp_path, capsys, head):
     run = tmp_path / head

@@ -37,6 +37,7 @@ def members():
     return [both, born_only, eps_only]
 
 
+@pytest.mark.slow
 def test_each_target_is_the_mean_of_the_members_that_have_it(members):
     ens = ensemble(members)
     assert ens.targets == ("born_charges", "epsilon")
@@ -132,6 +133,7 @@ def test_ensemble_knows_only_the_elements_every_member_saw(members):
         ens.predict(triclinic())
 
 
+@pytest.mark.slow
 def test_ensemble_refuses_what_it_cannot_average(members, tmp_path):
     with pytest.raises(ConfigError, match=r"model 1: cutoff 5.0 A differs from model 0's 4.0 A"):
         ensemble([members[0], _trained_like({**TINY, "cutoff": 5.0}, 4)])

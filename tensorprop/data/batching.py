@@ -21,7 +21,7 @@ from .graph import Graph
 __all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "collate_in_budget", "make_batches", "node_slices",
            "prediction_batches", "MIN_PREDICTION_PADDING",
            "padding_efficiency",
-           "epoch_batches", "index_stream", "rotate_batch", "graph_part",
+           "epoch_batches", "index_stream", "training_stream", "rotate_batch", "graph_part",
            "random_rotations", "step_rotations"]
 
 _DUMMY_EDGE = np.array([1.0, 0.0, 0.0])  # vector of padded edges, Angstrom (masked out)
@@ -228,6 +228,14 @@ def index_stream(graphs: Sequence[Graph], budget: BatchConfig, seed: int, start_
                     yield epoch, step, idx
                 step += 1
         epoch += 1
+
+
+def training_stream(graphs: Sequence[Graph], budget: BatchConfig, seed: int, collate, start_step: int = 0):
+    """Yield (epoch, ``collate(graph indices, global step)``) of every training batch from ``start_step`` on: the one
+    batch stream of every task, in the seeded order of :func:`index_stream`. ``collate`` is the family's batching
+    (indices -> padded batch; the step seeds any augmentation), so a resumed run sees the same batches."""
+    for epoch, step, idx in index_stream(graphs, budget, seed, start_step):
+        yield epoch, collate(idx, step)
 
 
 def rotate_batch(batch: GraphBatch, rotations: np.ndarray) -> GraphBatch:

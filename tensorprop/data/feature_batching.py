@@ -11,7 +11,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..config import BatchConfig
-from .batching import GraphBatch, collate_in_budget, index_stream, pack
+from .batching import GraphBatch, collate_in_budget, pack, training_stream
 from .graph import Graph
 
 __all__ = ["FeatureBatch", "collate_features", "make_feature_batches", "feature_stream"]
@@ -45,6 +45,7 @@ def make_feature_batches(graphs: Sequence[Graph], features: Sequence[np.ndarray]
 
 def feature_stream(graphs: Sequence[Graph], features: Sequence[np.ndarray], budget: BatchConfig, seed: int,
                    start_step: int = 0, dtype=np.float32):
-    """(epoch, FeatureBatch) from ``start_step`` on, in the seeded order of :func:`index_stream`."""
-    for epoch, _, idx in index_stream(graphs, budget, seed, start_step):
-        yield epoch, collate_features([graphs[i] for i in idx], [features[i] for i in idx], budget, dtype)
+    """(epoch, FeatureBatch) from ``start_step`` on: :func:`~tensorprop.data.batching.training_stream` of feature
+    batches."""
+    return training_stream(graphs, budget, seed, lambda idx, _: collate_features(
+        [graphs[i] for i in idx], [features[i] for i in idx], budget, dtype), start_step)

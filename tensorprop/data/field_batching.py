@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config import BatchConfig
 from ..outputs import DIPOLE, ENERGY, FORCES
-from .batching import GraphBatch, collate_in_budget, index_stream, pack
+from .batching import GraphBatch, collate_in_budget, pack, training_stream
 from .graph import Graph
 from .records import Crystal
 
@@ -66,6 +66,7 @@ def make_field_batches(crystals, graphs, budget: BatchConfig, dtype=np.float32) 
 
 
 def field_stream(crystals, graphs, budget: BatchConfig, seed: int, start_step: int = 0, dtype=np.float32):
-    """(epoch, FieldBatch) from ``start_step`` on, in the seeded order of :func:`index_stream`."""
-    for epoch, _, idx in index_stream(graphs, budget, seed, start_step):
-        yield epoch, collate_field([crystals[i] for i in idx], [graphs[i] for i in idx], budget, dtype)
+    """(epoch, FieldBatch) from ``start_step`` on: :func:`~tensorprop.data.batching.training_stream` of field
+    batches."""
+    return training_stream(graphs, budget, seed, lambda idx, _: collate_field(
+        [crystals[i] for i in idx], [graphs[i] for i in idx], budget, dtype), start_step)

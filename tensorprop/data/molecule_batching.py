@@ -12,7 +12,7 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from ..config import BatchConfig
-from .batching import GraphBatch, collate_in_budget, index_stream, pack, rotate_batch, step_rotations
+from .batching import GraphBatch, collate_in_budget, pack, rotate_batch, step_rotations, training_stream
 from .graph import Graph, build_graph
 from .molecules import Molecule
 
@@ -87,7 +87,8 @@ def molecule_stream(molecules: Sequence[Molecule], graphs: Sequence[Graph], budg
                     augment_rotations: bool = False) -> Iterator[tuple[int, ChargeBatch]]:
     """Yield (epoch, batch) from global step ``start_step`` on; depends only on the arguments, so a
     resumed run sees the same batches (and the same augmentation rotations) as an uninterrupted one."""
-    for epoch, step, idx in index_stream(graphs, budget, seed, start_step):
+    def collate(idx, step):
         rot = step_rotations(seed, step, len(idx)) if augment_rotations else None
-        yield epoch, collate_molecules([molecules[i] for i in idx], [graphs[i] for i in idx], budget, max_points,
-                                       dtype, rot)
+        return collate_molecules([molecules[i] for i in idx], [graphs[i] for i in idx], budget, max_points, dtype, rot)
+
+    return training_stream(graphs, budget, seed, collate, start_step)

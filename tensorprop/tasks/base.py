@@ -4,9 +4,9 @@ A family (crystal tensors, field energy, molecular charges, heads on foundation 
 frozen :class:`Task` instance. Everything that differs between families goes through it: the
 network (:meth:`Task.network`), how its raw output becomes the outputs (:meth:`Task.apply`), the
 example inputs that fix its parameter shapes (:meth:`Task.init_args`), its output keys (from
-:mod:`tensorprop.outputs`), its loss and error sums (:attr:`Task.loss`), its batches (:meth:`Task.prediction_batches`)
-and its model-file kind. Code outside :mod:`tensorprop.tasks` asks ``task_of(config)`` instead of
-testing ``targets``/``head`` strings.
+:mod:`tensorprop.outputs`), its loss and error sums (:attr:`Task.loss`), its evaluation on a split
+(:attr:`Task.evaluate`), its batches (:meth:`Task.prediction_batches`) and its model-file kind. Code outside
+:mod:`tensorprop.tasks` asks ``task_of(config)`` instead of testing ``targets``/``head`` strings.
 
 The "architecture" ``arch`` a task's methods take is the hashable description of one network:
 the :class:`~tensorprop.config.ModelConfig` itself, or for a family with more options (charges)
@@ -58,14 +58,17 @@ def refuse_extra_train(cfg, what: str) -> None:
 class Task:
     """One model family. ``name``: the ``model.task`` value; ``model_kind``: the model file's ``model_kind``;
     ``outputs``: what ``predict`` returns per structure (registry keys, in order); ``loss``: ``(predictions,
-    batch, TrainConfig) -> (scalar loss, error sums)`` (see :func:`tensorprop.train.loop.summarize_errors`);
+    batch, TrainConfig) -> (scalar loss, error sums)`` (see :func:`tensorprop.train.evaluate.summarize_errors`);
     ``periodic``: whether it predicts bulk properties that need all three directions periodic (Z*/eps_inf);
-    ``molecules``: whether it reads :class:`~tensorprop.data.molecules.Molecule` s rather than crystals."""
+    ``molecules``: whether it reads :class:`~tensorprop.data.molecules.Molecule` s rather than crystals;
+    ``evaluate``: ``(model, EvaluationRequest) -> Evaluation``, the model on a split (``tensorprop evaluate``, see
+    :mod:`tensorprop.train.model_evaluation`)."""
 
     name: str
     model_kind: str
     outputs: tuple[str, ...]
     loss: Callable
+    evaluate: Callable
     periodic: bool = True
     molecules: bool = False
     ensemble_member: bool = False  # may be a member of an EnsembleModel

@@ -16,6 +16,7 @@ from ..outputs import CHARGES, DIPOLE, SITES
 from ..physics.electrostatics import assemble_charges, esp
 from ..train.charge_losses import charge_loss_fn
 from ..train.data import load_molecule_data
+from ..train.model_evaluation import evaluate_charges
 from .base import Task, TrainingData, refuse_extra_train, register
 
 __all__ = ["ChargesTask", "CHARGES_TASK", "example_molecule_batch"]
@@ -102,4 +103,5 @@ class ChargesTask(Task):
 
 
 CHARGES_TASK = register(ChargesTask(name="charges", model_kind="charges", outputs=(CHARGES, SITES, DIPOLE),
-                                    loss=charge_loss_fn, periodic=False, molecules=True, noun="charge model"))
+                                    loss=charge_loss_fn, evaluate=evaluate_charges, periodic=False, molecules=True,
+                                    noun="charge model"))

@@ -13,6 +13,7 @@ from ..outputs import BORN_CHARGES, EPSILON
 from ..outputs import ENERGY
 from ..train.data import build_graphs, load_training_data
 from ..train.field_losses import field_loss_fn
+from ..train.model_evaluation import evaluate_field
 from .base import TrainingData, refuse_extra_train, register
 from .tensors import TensorsTask, field_model_response
 
@@ -68,4 +69,4 @@ class FieldTask(TensorsTask):
 
 
 FIELD = register(FieldTask(name="field", model_kind="tensors", outputs=(BORN_CHARGES, EPSILON), loss=field_loss_fn,
-                           periodic=False))
+                           evaluate=evaluate_field, periodic=False))

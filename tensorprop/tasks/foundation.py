@@ -15,6 +15,7 @@ from ..nn.feature_heads import feature_heads_fn
 from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD
 from ..physics.assemble import assemble_tensors
 from ..train.losses import loss_fn
+from ..train.model_evaluation import evaluate_tensors
 from .base import register
 from .tensors import TensorsTask, example_batch
 
@@ -38,4 +39,5 @@ class FoundationTask(TensorsTask):
 
 
 FOUNDATION = register(FoundationTask(name="foundation", model_kind="foundation",
-                                     outputs=(BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD), loss=loss_fn))
+                                     outputs=(BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD), loss=loss_fn,
+                                     evaluate=evaluate_tensors))

@@ -27,6 +27,7 @@ from ..physics.assemble import assemble_tensors
 from ..physics.field_response import field_response, neutral_species_charges
 from ..train.data import batch_stream, build_graphs, load_training_data
 from ..train.losses import loss_fn
+from ..train.model_evaluation import evaluate_tensors
 from .base import Task, TrainingData, refuse_extra_train, register
 
 __all__ = ["TensorsTask", "TENSORS", "example_batch", "field_model_response", "MAX_PREDICT_EDGES"]
@@ -168,4 +169,4 @@ class TensorsTask(Task):
 
 TENSORS = register(TensorsTask(name="tensors", model_kind="tensors",
                                outputs=(BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD), loss=loss_fn,
-                               ensemble_member=True))
+                               evaluate=evaluate_tensors, ensemble_member=True))

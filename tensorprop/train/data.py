@@ -8,7 +8,7 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from ..config import BatchConfig, DataConfig
-from ..data.batching import GraphBatch, collate_in_budget, epoch_batches, index_stream, rotate_batch, step_rotations
+from ..data.batching import GraphBatch, collate_in_budget, epoch_batches, rotate_batch, step_rotations, training_stream
 from ..data.graph import Graph, build_graph
 from ..data.registry import CrystalDataset, load_dataset
 from ..data.splits import make_split
@@ -159,11 +159,13 @@ def batch_stream(graphs: Sequence[Graph], budget: BatchConfig, seed: int, start_
     by (seed, s), labels and neighbour lists kept (edges stay within the cutoff envelope's
     smooth tail).
     """
-    for epoch, step, idx in index_stream(graphs, budget, seed, start_step):
+    def collate(idx, step):
         batch = collate_in_budget([graphs[i] for i in idx], budget, dtype)
         if augment_rotations:
             batch = rotate_batch(batch, step_rotations(seed, step, batch.n_graphs))
         if position_noise > 0:
             noise = np.random.default_rng([seed, 11, step]).normal(scale=position_noise, size=batch.positions.shape)
             batch = batch._replace(positions=batch.positions + (noise * batch.node_mask[:, None]).astype(dtype))
-        yield epoch, batch
+        return batch
+
+    return training_stream(graphs, budget, seed, collate, start_step)

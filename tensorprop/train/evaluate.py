@@ -1,4 +1,5 @@
-"""Accuracy of predictions against labels: MAE/RMSE, per-element errors (numpy, host side)."""
+"""Accuracy of predictions against labels: MAE/RMSE, per-element errors (numpy, host side), and the error sums of
+the training stage's eval step over a set of batches (validation, and a field model on any split)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,58 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from ..config import BatchConfig
-from ..data.batching import make_batches, node_slices, random_rotations
+from ..data.batching import graph_part, make_batches, node_slices, random_rotations
+from ..data.field_batching import make_field_batches
 from ..data.graph import build_graph
 from ..data.records import Crystal
 from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, CHARGES, DIPOLE, EPSILON, EPSILON_SPREAD, SITES
 from ..physics.electrostatics import EANG_DEBYE, HARTREE_KCALMOL, esp
+from .data import build_graphs
+from .field_losses import field_loss_fn
+from .state import make_eval_step
 
-__all__ = ["tensor_metrics", "coverage_metrics", "spread_metrics", "charge_metrics", "rotated_copies", "dipole_rotation_error",
-           "field_born_report"]
+__all__ = ["summarize_errors", "validation_errors", "field_errors", "tensor_metrics", "coverage_metrics",
+           "spread_metrics", "charge_metrics", "rotated_copies", "dipole_rotation_error", "field_born_report"]
+
+
+def summarize_errors(sums: dict, prefix: str) -> dict:
+    """Error sums ``{t}_abs``, ``{t}_sq``, ``{t}_count`` (see losses.tensor_errors, charge_losses.charge_errors)
+    -> ``{prefix}_{t}_mae`` and ``{prefix}_{t}_rmse`` for every target ``t`` with a non-zero count."""
+    out = {}
+    for target in [k[:-len("_count")] for k in sums if k.endswith("_count")]:
+        n = float(sums[f"{target}_count"])
+        if n > 0:
+            out[f"{prefix}_{target}_mae"] = float(sums[f"{target}_abs"]) / n
+            out[f"{prefix}_{target}_rmse"] = float(np.sqrt(float(sums[f"{target}_sq"]) / n))
+    return out
+
+
+def validation_errors(eval_step, params, stats, batches) -> dict:
+    """Mean loss over real structures (``valid_loss``) and the error metrics that ``eval_step`` sums over
+    ``batches`` ((epoch, padded batch) pairs, as the batch iterators yield them), as MAE/RMSE keys prefixed
+    ``valid_``. Serves the training loop's validation and ``tensorprop evaluate`` alike."""
+    sums: dict = {}
+    loss, n = 0.0, 0
+    for _, b in batches:
+        _, m = eval_step(params, stats, b)
+        m = jax.device_get(m)
+        real = int(graph_part(b).graph_mask.sum())
+        loss += float(m.pop("loss")) * real
+        n += real
+        for k, v in m.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+    return {"valid_loss": loss / max(n, 1), **summarize_errors(sums, "valid")}
+
+
+def field_errors(model, structures: Sequence[Crystal], cfg) -> dict:
+    """Energy (eV/atom), force (eV/A) and dipole (D) MAE/RMSE of a field model E(R, F) on ``structures`` in their own
+    fields, as the training stage's eval step sums them (``cfg``: the run's FitConfig, for its loss weights and
+    batch budget). Keys ``energy_mae``, ``forces_rmse``, ...; Born-charge errors are left to
+    :func:`field_born_report` (exact derivatives against finite-difference references)."""
+    graphs = build_graphs(structures, model.config.cutoff)
+    eval_step = make_eval_step(model.apply, cfg.train, field_loss_fn)
+    errors = validation_errors(eval_step, model.params, model.stats, make_field_batches(structures, graphs, cfg.batch))
+    return {k.replace("valid_", "", 1): v for k, v in errors.items() if k != "valid_loss" and "born" not in k}
 
 
 def tensor_metrics(crystals: Sequence[Crystal], predictions: Sequence[dict]) -> dict:

@@ -23,22 +23,11 @@ from .parallel import data_mesh, initialize_distributed, make_parallel_train_ste
 from .run_folder import RunFolder, read_run_config, truncate_metrics
 from .selection import target_groups, update_best
 from .setup import TrainingSetup, adapt
+from .evaluate import summarize_errors, validation_errors
 from .state import init_state, make_eval_step, make_optimizer, make_train_step
 
 __all__ = ["fit", "prepare_training", "TrainingSetup", "read_run_config", "summarize_errors", "validation_errors",
            "energy_shift_per_species"]
-
-
-def summarize_errors(sums: dict, prefix: str) -> dict:
-    """Error sums ``{t}_abs``, ``{t}_sq``, ``{t}_count`` (see losses.tensor_errors, charge_losses.charge_errors)
-    -> ``{prefix}_{t}_mae`` and ``{prefix}_{t}_rmse`` for every target ``t`` with a non-zero count."""
-    out = {}
-    for target in [k[:-len("_count")] for k in sums if k.endswith("_count")]:
-        n = float(sums[f"{target}_count"])
-        if n > 0:
-            out[f"{prefix}_{target}_mae"] = float(sums[f"{target}_abs"]) / n
-            out[f"{prefix}_{target}_rmse"] = float(np.sqrt(float(sums[f"{target}_sq"]) / n))
-    return out
 
 
 @contextmanager
@@ -54,23 +43,6 @@ def _stop_on_signals(flag: dict):
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-
-
-def validation_errors(eval_step, params, stats, batches) -> dict:
-    """Mean loss over real structures (``valid_loss``) and the error metrics that ``eval_step`` sums over
-    ``batches`` ((epoch, padded batch) pairs, as the batch iterators yield them), as MAE/RMSE keys prefixed
-    ``valid_``. Serves the training loop's validation and ``tensorprop evaluate`` alike."""
-    sums: dict = {}
-    loss, n = 0.0, 0
-    for _, b in batches:
-        _, m = eval_step(params, stats, b)
-        m = jax.device_get(m)
-        real = int(graph_part(b).graph_mask.sum())
-        loss += float(m.pop("loss")) * real
-        n += real
-        for k, v in m.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
-    return {"valid_loss": loss / max(n, 1), **summarize_errors(sums, "valid")}
 
 
 def prepare_training(cfg: FitConfig, *, adapt_model: bool = True, progress: bool = False) -> TrainingSetup:

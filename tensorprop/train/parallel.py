@@ -15,7 +15,7 @@ Several hosts: start the same command on every host with the coordinator's addre
 ``jax.distributed.initialize`` (jax itself reads only the address) or, without them, lets jax
 detect a cluster (SLURM, Open MPI); ``jax.devices()`` then lists the devices of all processes.
 Every process builds the same global stack of batches (same seed, same stream) and
-``jax.device_put`` keeps each process's own slice. tests/test_parallel.py runs two processes on
+``jax.device_put`` keeps each process's own slice. tests/train/test_parallel.py runs two processes on
 127.0.0.1 with CPU (gloo) collectives and checks the result equals one process's.
 """
 

@@ -71,6 +71,7 @@ def test_derivatives_match_finite_differences(field_model, structure):
                                    atol=2e-3)
 
 
+@pytest.mark.slow
 def test_sum_rule_holds_at_any_field(field_model):
     batch = _batch(triclinic(), wurtzite_zno())
     field = np.random.default_rng(0).normal(size=(batch.graph_mask.shape[0], 3)) * 0.1
@@ -115,6 +116,7 @@ def test_field_model_needs_huber_eps_loss():
         prepare_training(cfg)
 
 
+@pytest.mark.slow
 def test_cli_data_field_then_fit_field_then_evaluate(tmp_path, capsys):
     pytest.importorskip("pyscf")
     import json

@@ -8,6 +8,8 @@ import tensorprop
 from tensorprop import testing
 from tensorprop.cli import main
 
+pytestmark = pytest.mark.slow  # the bundled five-member ensemble: loading and compiling it takes a while
+
 
 @pytest.fixture(scope="module")
 def bundled():

@@ -7,6 +7,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
+
 SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, numpy as np
@@ -45,13 +49,14 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_devices_equal_one_device_with_the_same_global_batch(tmp_path):
     import json
 
     import numpy as np
 
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = ROOT
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=root,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -62,10 +67,11 @@ def test_two_devices_equal_one_device_with_the_same_global_batch(tmp_path):
     assert any(np.abs(np.asarray(a)).max() > 0 for a in out["1"])
 
 
+@pytest.mark.slow
 def test_fit_with_two_devices_runs_end_to_end(tmp_path):
     """`tensorprop fit ... --train.devices 2` on two forced CPU devices: the CLI path of data parallelism."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = ROOT
     script = textwrap.dedent(f"""
         import numpy as np
         from tensorprop.data.writers import write_extxyz
@@ -136,6 +142,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
     """train.distributed for real: two processes on 127.0.0.1, one CPU device each, gloo collectives.
 
@@ -145,7 +152,7 @@ def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
 
     import numpy as np
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = ROOT
     base = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     base.update(JAX_PLATFORMS="cpu", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
     port = _free_port()
