@@ -89,20 +89,8 @@ def small_phonon_becs_file(directory: Path, *, max_atoms: int, count: int, name:
     return path
 
 
-#: slow tests (``-m "not slow"`` leaves them out) in files that other branches are still editing, by node id
-#: without parameters; elsewhere a test is marked with ``@pytest.mark.slow`` beside its definition
-SLOW_ELSEWHERE = {
-    "tests/test_compiled.py::test_a_second_model_of_the_same_architecture_compiles_nothing",
-    "tests/test_compiled.py::test_vmapped_ensemble_equals_the_member_by_member_mean",
-    "tests/test_compiled.py::test_a_corrupt_compilation_cache_does_not_break_predict",
-    "tests/test_compiled.py::test_memory_estimate_is_measured_on_the_model_and_readable",
-    "tests/test_compiled.py::test_a_traced_network_is_kept_on_disk_and_a_new_function_does_not_trace_it_again",
-    "tests/foundation/test_foundation_heads.py::test_fit_evaluate_predict_frozen",
-}
-
-
 def pytest_collection_modifyitems(config, items):
-    """Mark as slow: the notebooks (nbmake runs each from the first cell to the last) and :data:`SLOW_ELSEWHERE`."""
+    """Mark the notebooks as slow (nbmake runs each from the first cell to the last)."""
     for item in items:
-        if item.path.suffix == ".ipynb" or item.nodeid.split("[")[0] in SLOW_ELSEWHERE:
+        if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.slow)

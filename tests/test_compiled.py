@@ -19,6 +19,7 @@ ensemble_module = importlib.import_module("tensorprop.ensemble")  # the module (
 ONE_LAYER = {**TINY, "num_layers": 1}  # an architecture of this file's own: its trace counts start at zero here
 
 
+@pytest.mark.slow
 def test_a_second_model_of_the_same_architecture_compiles_nothing():
     first = tensorprop.build_model(ONE_LAYER, seed=11)
     key = ("tensors", first.config)
@@ -56,6 +57,7 @@ def same_architecture_members():
     return members
 
 
+@pytest.mark.slow
 def test_vmapped_ensemble_equals_the_member_by_member_mean(same_architecture_members, monkeypatch):
     members = same_architecture_members
     ens = tensorprop.ensemble(members)
@@ -119,6 +121,7 @@ print(json.dumps({"entries": len(entries), "same": bool(abs(first - again).max()
 """
 
 
+@pytest.mark.slow
 def test_a_corrupt_compilation_cache_does_not_break_predict(tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, "TENSORPROP_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
@@ -141,6 +144,7 @@ def test_a_corrupt_compilation_cache_does_not_break_predict(tmp_path):
     assert "(4, 3, 3)" in run.stdout and "compilation cache folder unusable" in run.stderr
 
 
+@pytest.mark.slow
 def test_memory_estimate_is_measured_on_the_model_and_readable(same_architecture_members):
     from tensorprop.memory import bytes_per_edge, format_bytes, prediction_bytes
 
@@ -177,6 +181,7 @@ def test_parameter_shapes_are_kept_per_architecture_and_a_corrupt_entry_is_rebui
     assert len(made) == 4
 
 
+@pytest.mark.slow
 def test_a_traced_network_is_kept_on_disk_and_a_new_function_does_not_trace_it_again(monkeypatch, tmp_path):
     from tensorprop import compiled
 

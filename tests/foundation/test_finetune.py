@@ -14,6 +14,9 @@ import yaml
 from tensorprop import testing as tpt
 from tests.conftest import small_phonon_becs_file, triclinic, wurtzite_zno
 
+#: every test here shares a module fixture that fine-tunes a real Nequix layer (compiling its gradient)
+pytestmark = pytest.mark.slow
+
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "foundation-finetune.yaml"
 
 

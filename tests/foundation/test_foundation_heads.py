@@ -146,6 +146,7 @@ def few_crystals(tmp_path_factory) -> Path:
     return small_phonon_becs_file(tmp_path_factory.mktemp("data"), max_atoms=4, count=20, name="few.xyz")
 
 
+@pytest.mark.slow
 def test_fit_evaluate_predict_frozen(few_crystals, tmp_path, monkeypatch, capsys):
     import yaml
 
