@@ -19,7 +19,7 @@ from .api import Model
 from .config import ChargesConfig, ModelConfig, config_from_dict
 from .loading import register_kind
 from .outputs import CHARGES
-from .tasks import CHARGES_TASK, init_params, param_shapes
+from .tasks import CHARGES_TASK, init_params
 
 __all__ = ["ChargeModel", "build_charge_model", "MODEL_KIND"]
 
@@ -49,15 +49,6 @@ class ChargeModel(Model):
 
 
 register_kind(MODEL_KIND, ChargeModel)
-
-
-def apply_charges(config: ModelConfig, charges: ChargesConfig, params, stats, batch) -> dict:
-    """:meth:`ChargeModel.apply` as a function of the architecture."""
-    return CHARGES_TASK.apply((config, charges), params, stats, batch)
-
-
-def charge_param_shapes(config: ModelConfig, charges: ChargesConfig):
-    return param_shapes((config, charges))
 
 
 def init_charge_params(config: ModelConfig, charges: ChargesConfig, seed: int = 0):
