@@ -26,7 +26,7 @@ from .loading import load_model, register_kind
 from .model_file import read_model_file, write_model_file
 from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD, split_structures
 from .tasks import compiled_apply, init_params, param_shapes, task_of
-from .tasks.tensors import LARGE_STRUCTURE_EDGES, MAX_PREDICT_EDGES, example_batch, field_model_response
+from .tasks.tensors import LARGE_STRUCTURE_EDGES, MAX_PREDICT_EDGES, field_model_response
 
 __all__ = ["Model", "TensorModel", "build_model", "load_model", "MAX_PREDICT_EDGES", "apply_network",
            "compiled_apply", "param_shapes", "init_params"]
@@ -251,11 +251,6 @@ register_kind(TensorModel.MODEL_KIND, TensorModel)
 def apply_network(config: ModelConfig, params, stats, batch) -> dict:
     """:meth:`Model.apply` as a function of the architecture ``config`` (what jit is keyed on)."""
     return task_of(config).apply(config, params, stats, batch)
-
-
-def _example_batch(cutoff: float):
-    """Kept for callers of the old private name: :func:`tensorprop.tasks.tensors.example_batch`."""
-    return example_batch(cutoff)
 
 
 def build_model(config: ModelConfig | FitConfig | Mapping | str | Path | None = None, seed: int = 0) -> Model:

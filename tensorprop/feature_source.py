@@ -93,9 +93,9 @@ class BackboneFeatureSource:
         self.name, self.cutoff, self.elements = STAND_IN, cutoff, None
         self.layer_irreps = (str(e3nn.Irreps(hidden_irreps)),)
         self._transformed = _backbone_transform(self.config)
-        from .tasks.tensors import example_batch as _example_batch
+        from .tasks.tensors import example_batch
 
-        self.params = self._transformed.init(__import__("jax").random.PRNGKey(seed), _example_batch(cutoff))
+        self.params = self._transformed.init(__import__("jax").random.PRNGKey(seed), example_batch(cutoff))
         digest = hashlib.sha256()
         for module in sorted(self.params):
             for key in sorted(self.params[module]):

@@ -20,7 +20,7 @@ from ..tasks import FOUNDATION, init_params, task_of
 from ..tasks.field import energy_shift_per_species
 from .foundation import prepare_foundation
 from .parallel import data_mesh, initialize_distributed, make_parallel_train_step, stacked_stream
-from .run_folder import RunFolder, read_run_config, truncate_metrics
+from .run_folder import RunFolder, read_run_config
 from .selection import target_groups, update_best
 from .setup import TrainingSetup, adapt
 from .evaluate import summarize_errors, validation_errors
@@ -87,7 +87,6 @@ def _headline(record: dict) -> str:
     return "valid " + ", ".join(parts)
 
 
-_truncate_metrics = truncate_metrics  # the name tests and older code use
 
 
 def _step_functions(setup: TrainingSetup, log):

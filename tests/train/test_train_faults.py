@@ -199,11 +199,11 @@ def test_full_disk_during_fit_is_a_clear_error(tmp_path, monkeypatch, capsys):
 
 def test_metrics_log_cut_off_by_a_kill_is_repaired(tmp_path):
     """Resume keeps the metrics lines up to the checkpoint's step; a half-written last line goes too."""
-    from tensorprop.train.loop import _truncate_metrics
+    from tensorprop.train.run_folder import truncate_metrics
 
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"step": 10, "a": 1}\n{"step": 20, "a": 2}\n{"step": 30, "a": 3}\n{"step": 40, "a"')
-    _truncate_metrics(path, 30)
+    truncate_metrics(path, 30)
     assert [json.loads(x)["step"] for x in path.read_text().splitlines()] == [10, 20, 30]
-    _truncate_metrics(path, 20)
+    truncate_metrics(path, 20)
     assert [json.loads(x)["step"] for x in path.read_text().splitlines()] == [10, 20]
