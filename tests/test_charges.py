@@ -8,7 +8,8 @@ import pytest
 
 from tensorprop.charges import ChargeModel, build_charge_model
 from tensorprop.config import BatchConfig
-from tensorprop.data.molecule_batching import molecule_graphs, molecule_stream
+from tensorprop.data.batching import training_stream
+from tensorprop.data.molecule_batching import molecule_collate, molecule_graphs
 from tensorprop.data.molecules import Molecule, read_molecules, write_esp_dataset
 from tensorprop.errors import CheckpointError, DataError
 from tensorprop.physics.electrostatics import BOHR, EANG_DEBYE, batched_esp, esp
@@ -130,22 +131,25 @@ def test_rotation_augmentation_stream_is_deterministic_and_rotates_labels():
     budget = BatchConfig(max_nodes=12, max_edges=64, max_graphs=2)
 
     def take(n, **kw):
-        return [b for _, (_, b) in zip(range(n), molecule_stream(molecules, graphs, budget, 40, seed=1, **kw))]
+        start = kw.pop("start_step", 0)
+        collate = molecule_collate(molecules, graphs, budget, 40, seed=1, **kw)
+        return [b for _, (_, b) in zip(range(n), training_stream(graphs, budget, 1, collate, start))]
 
     augmented, plain = take(7, augment_rotations=True), take(7)
     resumed = take(4, augment_rotations=True, start_step=3)
     for x, y in zip(augmented[3:], resumed):  # a resumed run sees the same rotations
         np.testing.assert_array_equal(x.graph.positions, y.graph.positions)
-        np.testing.assert_array_equal(x.esp_points, y.esp_points)
+        np.testing.assert_array_equal(x.labels.esp_points, y.labels.esp_points)
     for a, p in zip(augmented, plain):  # same molecules, rigidly rotated with their labels
         assert not np.allclose(a.graph.positions[a.graph.node_mask], p.graph.positions[p.graph.node_mask])
         for g in range(2):
             atoms = np.flatnonzero((a.graph.node_graph == g) & a.graph.node_mask)
-            da = np.linalg.norm(a.esp_points[g][:, None] - a.graph.positions[atoms][None], axis=-1)
-            dp = np.linalg.norm(p.esp_points[g][:, None] - p.graph.positions[atoms][None], axis=-1)
+            da = np.linalg.norm(a.labels.esp_points[g][:, None] - a.graph.positions[atoms][None], axis=-1)
+            dp = np.linalg.norm(p.labels.esp_points[g][:, None] - p.graph.positions[atoms][None], axis=-1)
             np.testing.assert_allclose(da, dp, rtol=1e-5)
-            np.testing.assert_allclose(np.linalg.norm(a.dipole[g]), np.linalg.norm(p.dipole[g]), rtol=1e-5)
-            np.testing.assert_array_equal(a.esp[g], p.esp[g])
+            np.testing.assert_allclose(np.linalg.norm(a.labels.dipole[g]), np.linalg.norm(p.labels.dipole[g]),
+                                       rtol=1e-5)
+            np.testing.assert_array_equal(a.labels.esp[g], p.labels.esp[g])
 
 
 def test_esp_file_round_trip(tmp_path):

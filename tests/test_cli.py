@@ -293,7 +293,7 @@ def test_extra_train_joins_training_without_leaking_held_out_compositions(small_
         c.formula == excluded for c in train)
 
     from tensorprop.config import config_from_dict, FitConfig
-    from tensorprop.data.batching import collate
+    from tensorprop.data.batching import collate_labelled
     from tensorprop.train.loop import prepare_training
 
     import yaml
@@ -303,7 +303,7 @@ def test_extra_train_joins_training_without_leaking_held_out_compositions(small_
     extra_graphs = setup.train_graphs[-len(kept):]
     assert all(g.born_charges is None for g in extra_graphs)
     np.testing.assert_allclose(extra_graphs[1].epsilon, eps + 0.1 * np.eye(3))
-    batch = collate(extra_graphs[:2] + setup.train_graphs[:1], 64, 2048, 4)
+    batch = collate_labelled(extra_graphs[:2] + setup.train_graphs[:1], 64, 2048, 4).labels
     assert batch.born_mask.tolist() == [False, False, True, False]
     assert batch.epsilon_mask[:3].all()
 

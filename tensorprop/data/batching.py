@@ -6,11 +6,16 @@ so that ``jax.jit`` compiles once per padded shape, not once per batch. Padding 
 extra node slot, edge slot and graph slot at least: padded nodes belong to the last
 (padding) graph, padded edges join the last padded node to itself with a non-zero dummy
 vector (finite spherical harmonics), and every sum in the model is masked.
+
+What the network reads and what the losses compare with are kept apart: a :class:`GraphBatch` (or a task's
+inputs that wrap one) is the network's whole input, and a training or validation batch is a
+:class:`Batch` of those inputs and a separate labels pytree (:class:`TensorLabels` for crystal tensors;
+the field and charge families have their own). Prediction batches carry no labels at all.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -18,11 +23,11 @@ from ..config import BatchConfig
 from ..errors import BatchBudgetError
 from .graph import Graph
 
-__all__ = ["GraphBatch", "pack", "padded_sizes", "collate", "collate_in_budget", "make_batches", "node_slices",
-           "prediction_batches", "MIN_PREDICTION_PADDING",
-           "padding_efficiency",
-           "epoch_batches", "index_stream", "training_stream", "rotate_batch", "graph_part",
-           "random_rotations", "step_rotations"]
+__all__ = ["GraphBatch", "TensorLabels", "Batch", "pack", "padded_sizes", "budget_sizes", "collate", "tensor_labels",
+           "collate_labelled", "collate_in_budget", "make_batches", "make_labelled_batches", "node_slices",
+           "prediction_batches", "MIN_PREDICTION_PADDING", "padding_efficiency", "epoch_batches", "index_stream",
+           "training_stream", "tensor_collate", "rotate_inputs", "rotate_batch", "graph_part", "random_rotations",
+           "step_rotations"]
 
 _DUMMY_EDGE = np.array([1.0, 0.0, 0.0])  # vector of padded edges, Angstrom (masked out)
 #: smallest padded (nodes, edges, graphs) of a prediction batch, so that small jobs share one compiled shape
@@ -30,14 +35,12 @@ MIN_PREDICTION_PADDING = (32, 2048, 4)
 
 
 class GraphBatch(NamedTuple):
-    """A padded batch (a jax pytree). N, E, G: padded node, edge and graph counts.
+    """The network input of a padded batch (a jax pytree, no labels). N, E, G: padded node, edge and graph counts.
 
     numbers (N,) int32 atomic numbers (0 for padding); positions (N, 3) Angstrom;
     node_graph (N,) int32; node_mask (N,) bool; senders, receivers (E,) int32;
     shifts (E, 3) Angstrom; edge_mask (E,) bool; cell (G, 3, 3); graph_mask (G,) bool;
-    n_atoms (G,) int32; born_charges (N, 3, 3) e (zeros where unlabelled);
-    epsilon (G, 3, 3) (identity where unlabelled); born_mask, epsilon_mask (G,) bool:
-    which structures carry each label.
+    n_atoms (G,) int32.
     """
 
     numbers: np.ndarray
@@ -51,15 +54,36 @@ class GraphBatch(NamedTuple):
     cell: np.ndarray
     graph_mask: np.ndarray
     n_atoms: np.ndarray
-    born_charges: np.ndarray
-    epsilon: np.ndarray
-    born_mask: np.ndarray
-    epsilon_mask: np.ndarray
 
     @property
     def n_graphs(self) -> int:
         """Number of graph slots G (including the padding graph)."""
         return self.graph_mask.shape[0]
+
+
+class TensorLabels(NamedTuple):
+    """The crystal-tensor labels of a padded batch (a jax pytree): born_charges (N, 3, 3) e (zeros where
+    unlabelled); epsilon (G, 3, 3) (identity where unlabelled); born_mask, epsilon_mask (G,) bool: which
+    structures carry each label."""
+
+    born_charges: np.ndarray
+    epsilon: np.ndarray
+    born_mask: np.ndarray
+    epsilon_mask: np.ndarray
+
+
+class Batch(NamedTuple):
+    """A training or validation batch (a jax pytree): ``inputs``, all the network reads (a :class:`GraphBatch`, or
+    a task's inputs that wrap one as ``.graph``), and ``labels``, what the loss and the metrics compare the
+    network's outputs with (a task's labels pytree, e.g. :class:`TensorLabels`)."""
+
+    inputs: Any
+    labels: Any
+
+    @property
+    def graph(self) -> GraphBatch:
+        """The :class:`GraphBatch` of the inputs (masks, node-to-graph index, atom counts)."""
+        return graph_part(self.inputs)
 
 
 def pack(graphs: Sequence[Graph], budget: BatchConfig, order: Iterable[int] | None = None) -> list[np.ndarray]:
@@ -109,7 +133,7 @@ def node_slices(graphs: Sequence[Graph], idx: Sequence[int]) -> list[slice]:
 
 
 def collate(graphs: Sequence[Graph], n_node: int, n_edge: int, n_graph: int, dtype=np.float32) -> GraphBatch:
-    """Concatenate graphs and pad to exactly (n_node, n_edge, n_graph) slots."""
+    """Concatenate graphs and pad to exactly (n_node, n_edge, n_graph) slots: the network input (no labels)."""
     n_real = np.array([g.n_nodes for g in graphs], dtype=np.int64)
     e_real = np.array([g.n_edges for g in graphs], dtype=np.int64)
     if n_real.sum() >= n_node or e_real.sum() >= n_edge or len(graphs) >= n_graph:
@@ -126,10 +150,6 @@ def collate(graphs: Sequence[Graph], n_node: int, n_edge: int, n_graph: int, dty
     receivers = np.full(n_edge, pad_node, np.int32)
     shifts = np.tile(_DUMMY_EDGE.astype(dtype), (n_edge, 1))
     cell = np.tile(np.eye(3, dtype=dtype), (n_graph, 1, 1))
-    born = np.zeros((n_node, 3, 3), dtype)
-    eps = np.tile(np.eye(3, dtype=dtype), (n_graph, 1, 1))
-    born_mask = np.zeros(n_graph, bool)
-    eps_mask = np.zeros(n_graph, bool)
     n_atoms = np.zeros(n_graph, np.int32)
 
     if ng:
@@ -141,32 +161,61 @@ def collate(graphs: Sequence[Graph], n_node: int, n_edge: int, n_graph: int, dty
         shifts[:ne] = np.concatenate([g.shifts for g in graphs])
         cell[:ng] = np.stack([g.cell for g in graphs])
         n_atoms[:ng] = n_real
-        for k, (g, o) in enumerate(zip(graphs, offsets)):
-            if g.born_charges is not None:
-                born[o:o + g.n_nodes] = g.born_charges
-                born_mask[k] = True
-            if g.epsilon is not None:
-                eps[k] = g.epsilon
-                eps_mask[k] = True
 
     return GraphBatch(
         numbers=numbers, positions=positions, node_graph=node_graph, node_mask=np.arange(n_node) < nn,
         senders=senders, receivers=receivers, shifts=shifts, edge_mask=np.arange(n_edge) < ne,
         cell=cell, graph_mask=np.arange(n_graph) < ng, n_atoms=n_atoms,
-        born_charges=born, epsilon=eps, born_mask=born_mask, epsilon_mask=eps_mask,
     )
 
 
+def tensor_labels(graphs: Sequence[Graph], n_node: int, n_graph: int, dtype=np.float32) -> TensorLabels:
+    """The Z*/eps_inf labels of graphs collated in this order (:func:`collate`), padded to n_node / n_graph slots."""
+    born = np.zeros((n_node, 3, 3), dtype)
+    eps = np.tile(np.eye(3, dtype=dtype), (n_graph, 1, 1))
+    born_mask = np.zeros(n_graph, bool)
+    eps_mask = np.zeros(n_graph, bool)
+    offset = 0
+    for k, g in enumerate(graphs):
+        if g.born_charges is not None:
+            born[offset:offset + g.n_nodes] = g.born_charges
+            born_mask[k] = True
+        if g.epsilon is not None:
+            eps[k] = g.epsilon
+            eps_mask[k] = True
+        offset += g.n_nodes
+    return TensorLabels(born_charges=born, epsilon=eps, born_mask=born_mask, epsilon_mask=eps_mask)
+
+
+def collate_labelled(graphs: Sequence[Graph], n_node: int, n_edge: int, n_graph: int, dtype=np.float32) -> Batch:
+    """:func:`collate` with the graphs' Z*/eps_inf labels beside it: Batch(GraphBatch, TensorLabels)."""
+    return Batch(collate(graphs, n_node, n_edge, n_graph, dtype), tensor_labels(graphs, n_node, n_graph, dtype))
+
+
+def budget_sizes(graphs: Sequence[Graph], budget: BatchConfig) -> tuple[int, int, int]:
+    """Padded (N, E, G) of graphs already packed within ``budget``, as ``budget.pad_mode`` says."""
+    return padded_sizes(sum(g.n_nodes for g in graphs), sum(g.n_edges for g in graphs), len(graphs), budget)
+
+
 def collate_in_budget(graphs: Sequence[Graph], budget: BatchConfig, dtype=np.float32) -> GraphBatch:
-    """Collate graphs already packed within ``budget``, padded as ``budget.pad_mode`` says."""
-    sizes = padded_sizes(sum(g.n_nodes for g in graphs), sum(g.n_edges for g in graphs), len(graphs), budget)
-    return collate(graphs, *sizes, dtype=dtype)
+    """Collate graphs already packed within ``budget``, padded as ``budget.pad_mode`` says (no labels)."""
+    return collate(graphs, *budget_sizes(graphs, budget), dtype=dtype)
 
 
 def make_batches(graphs: Sequence[Graph], budget: BatchConfig, order: Iterable[int] | None = None,
                  dtype=np.float32) -> list[tuple[np.ndarray, GraphBatch]]:
-    """Pack and collate: a list of (graph indices, padded batch)."""
+    """Pack and collate: a list of (graph indices, padded GraphBatch), the network's inputs."""
     return [(idx, collate_in_budget([graphs[i] for i in idx], budget, dtype)) for idx in pack(graphs, budget, order)]
+
+
+def make_labelled_batches(graphs: Sequence[Graph], budget: BatchConfig, order: Iterable[int] | None = None,
+                          dtype=np.float32) -> list[tuple[np.ndarray, Batch]]:
+    """Pack and collate with labels: a list of (graph indices, Batch(GraphBatch, TensorLabels))."""
+    out = []
+    for idx in pack(graphs, budget, order):
+        part = [graphs[i] for i in idx]
+        out.append((idx, collate_labelled(part, *budget_sizes(part, budget), dtype=dtype)))
+    return out
 
 
 def prediction_batches(graphs: Sequence[Graph], budget: BatchConfig,
@@ -193,12 +242,13 @@ def prediction_batches(graphs: Sequence[Graph], budget: BatchConfig,
 
 
 def graph_part(batch) -> GraphBatch:
-    """The GraphBatch of a batch that wraps one (ChargeBatch, FieldBatch: ``.graph``), or the batch itself."""
-    return getattr(batch, "graph", batch)
+    """The GraphBatch of network inputs that wrap one (a task's inputs: ``.graph``), of a :class:`Batch` (its
+    inputs'), or the GraphBatch itself."""
+    return batch.graph if hasattr(batch, "graph") else batch
 
 
-def padding_efficiency(batches: Iterable[GraphBatch]) -> dict[str, float]:
-    """Fraction of real over padded slots, for nodes, edges and graphs, over many batches."""
+def padding_efficiency(batches: Iterable) -> dict[str, float]:
+    """Fraction of real over padded slots, for nodes, edges and graphs, over many batches (inputs or Batch es)."""
     totals = np.zeros((3, 2))
     for b in map(graph_part, batches):
         totals += [[b.node_mask.sum(), b.node_mask.size], [b.edge_mask.sum(), b.edge_mask.size],
@@ -238,24 +288,52 @@ def training_stream(graphs: Sequence[Graph], budget: BatchConfig, seed: int, col
         yield epoch, collate(idx, step)
 
 
-def rotate_batch(batch: GraphBatch, rotations: np.ndarray) -> GraphBatch:
-    """Rotate every structure of a padded batch with its labels: random-rotation augmentation.
+def tensor_collate(graphs: Sequence[Graph], budget: BatchConfig, seed: int, dtype=np.float32,
+                   augment_rotations: bool = False, position_noise: float = 0.0):
+    """The collate of crystal-tensor training batches for :func:`training_stream`: ``(graph indices, step) ->
+    Batch(GraphBatch, TensorLabels)``, a function of its arguments only (a resumed run sees the same batches).
 
-    ``rotations`` (G, 3, 3), one per graph slot (x -> R x): positions, image shifts and cell rows
-    rotate, Z* -> R Z* R^T, eps -> R eps R^T. Padding stays padding (padded edge vectors keep
-    unit length).
+    With ``augment_rotations`` every structure of step s is rotated (with its labels) by a random rotation
+    seeded by (seed, s); with ``position_noise`` > 0 (Angstrom) every real atom is displaced by Gaussian noise
+    seeded by (seed, s), labels and neighbour lists kept (edges stay within the cutoff envelope's smooth tail).
     """
+    def collate_step(idx, step):
+        part = [graphs[i] for i in idx]
+        batch = collate_labelled(part, *budget_sizes(part, budget), dtype=dtype)
+        if augment_rotations:
+            batch = rotate_batch(batch, step_rotations(seed, step, batch.inputs.n_graphs))
+        if position_noise > 0:
+            graph = batch.inputs
+            noise = np.random.default_rng([seed, 11, step]).normal(scale=position_noise, size=graph.positions.shape)
+            batch = batch._replace(inputs=graph._replace(
+                positions=graph.positions + (noise * graph.node_mask[:, None]).astype(dtype)))
+        return batch
+
+    return collate_step
+
+
+def rotate_inputs(batch: GraphBatch, rotations: np.ndarray) -> GraphBatch:
+    """Rotate every structure of a padded GraphBatch: ``rotations`` (G, 3, 3), one per graph slot (x -> R x);
+    positions, image shifts and cell rows rotate. Padding stays padding (padded edge vectors keep unit length)."""
     r = np.asarray(rotations, dtype=batch.positions.dtype)
     rn = r[batch.node_graph]  # [N, 3, 3]
     re = rn[batch.receivers]  # [E, 3, 3]
-    rot_t = lambda t, q: q @ t @ np.swapaxes(q, -1, -2)  # noqa: E731
     return batch._replace(
         positions=np.einsum("nij,nj->ni", rn, batch.positions),
         shifts=np.einsum("eij,ej->ei", re, batch.shifts),
         cell=np.einsum("gij,gkj->gki", r, batch.cell),
-        born_charges=rot_t(batch.born_charges, rn),
-        epsilon=rot_t(batch.epsilon, r),
     )
+
+
+def rotate_batch(batch: Batch, rotations: np.ndarray) -> Batch:
+    """Rotate every structure of a padded Batch(GraphBatch, TensorLabels) with its labels: random-rotation
+    augmentation. ``rotations`` (G, 3, 3) as in :func:`rotate_inputs`; Z* -> R Z* R^T, eps -> R eps R^T."""
+    graph, labels = batch
+    r = np.asarray(rotations, dtype=graph.positions.dtype)
+    rn = r[graph.node_graph]  # [N, 3, 3]
+    rot_t = lambda t, q: q @ t @ np.swapaxes(q, -1, -2)  # noqa: E731
+    return Batch(rotate_inputs(graph, rotations),
+                 labels._replace(born_charges=rot_t(labels.born_charges, rn), epsilon=rot_t(labels.epsilon, r)))
 
 
 def random_rotations(rng: np.random.Generator, n: int) -> np.ndarray:

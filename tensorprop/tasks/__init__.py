@@ -1,13 +1,16 @@
 """The model families, one :class:`~tensorprop.tasks.base.Task` each; importing this package registers them all.
 
-==============  ============================================  =================  ============
-``model.task``  predicts                                      batches            model file
-==============  ============================================  =================  ============
-tensors         Z* (per atom), eps_inf (per structure)        GraphBatch         tensors
-foundation      the same, heads on foundation features        FeatureBatch       foundation
-field           E(R, F); Z* = -d2E/dF dR at zero field        FieldBatch         tensors
-charges         distributed charges, sites, dipole            ChargeBatch        charges
-==============  ============================================  =================  ============
+==============  ============================================  =================  ============  ============
+``model.task``  predicts                                      network inputs     labels        model file
+==============  ============================================  =================  ============  ============
+tensors         Z* (per atom), eps_inf (per structure)        GraphBatch         TensorLabels  tensors
+foundation      the same, heads on foundation features        FeatureBatch       TensorLabels  foundation
+field           E(R, F); Z* = -d2E/dF dR at zero field        FieldInputs        FieldLabels   tensors
+charges         distributed charges, sites, dipole            ChargeInputs       ChargeLabels  charges
+==============  ============================================  =================  ============  ============
+
+A training or validation batch is ``Batch(inputs, labels)`` (:mod:`tensorprop.data.batching`): the task's
+``apply`` gets the inputs only, its ``loss`` the whole batch. Prediction batches are inputs alone.
 
 See docs/architecture.md for how to add one.
 """

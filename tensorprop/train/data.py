@@ -1,21 +1,22 @@
-"""Training data: the split, leave-material-out filtering, graphs and the seeded batch stream."""
+"""Training data: the split, leave-material-out filtering and graphs (the batch stream is
+:func:`tensorprop.data.batching.training_stream`)."""
 
 from __future__ import annotations
 
 import warnings
-from typing import Iterator, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from ..config import BatchConfig, DataConfig
-from ..data.batching import GraphBatch, collate_in_budget, epoch_batches, rotate_batch, step_rotations, training_stream
+from ..config import DataConfig
+from ..data.batching import epoch_batches
 from ..data.graph import Graph, build_graph
 from ..data.registry import CrystalDataset, load_dataset
 from ..data.splits import make_split
 from ..data.validate import screen_labels
 from ..errors import DataError, LabelWarning
 
-__all__ = ["SplitData", "load_training_data", "load_molecule_data", "build_graphs", "epoch_batches", "batch_stream"]
+__all__ = ["SplitData", "load_training_data", "load_molecule_data", "build_graphs", "epoch_batches"]
 
 
 class SplitData(NamedTuple):
@@ -145,27 +146,3 @@ def build_graphs(crystals: Sequence, cutoff: float, *, progress: bool = False, d
         items = tqdm(items, desc=desc, unit="struct", leave=False)
     indices = getattr(crystals, "indices", range(len(crystals)))
     return [build_graph(c, cutoff, index=int(i)) for c, i in zip(items, indices)]
-
-
-def batch_stream(graphs: Sequence[Graph], budget: BatchConfig, seed: int, start_step: int = 0,
-                 dtype=np.float32, augment_rotations: bool = False,
-                 position_noise: float = 0.0) -> Iterator[tuple[int, GraphBatch]]:
-    """Yield (epoch, padded batch) from global step ``start_step`` on.
-
-    The sequence depends only on (graphs, budget, seed), so a resumed run sees exactly
-    the batches the uninterrupted run would have seen. With ``augment_rotations`` every
-    structure of step s is rotated (with its labels) by a random rotation seeded by (seed, s);
-    with ``position_noise`` > 0 (Angstrom) every real atom is displaced by Gaussian noise seeded
-    by (seed, s), labels and neighbour lists kept (edges stay within the cutoff envelope's
-    smooth tail).
-    """
-    def collate(idx, step):
-        batch = collate_in_budget([graphs[i] for i in idx], budget, dtype)
-        if augment_rotations:
-            batch = rotate_batch(batch, step_rotations(seed, step, batch.n_graphs))
-        if position_noise > 0:
-            noise = np.random.default_rng([seed, 11, step]).normal(scale=position_noise, size=batch.positions.shape)
-            batch = batch._replace(positions=batch.positions + (noise * batch.node_mask[:, None]).astype(dtype))
-        return batch
-
-    return training_stream(graphs, budget, seed, collate, start_step)

@@ -10,7 +10,7 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from ..config import BatchConfig
-from ..data.batching import graph_part, make_batches, node_slices, random_rotations
+from ..data.batching import make_batches, node_slices, random_rotations
 from ..data.field_batching import make_field_batches
 from ..data.graph import build_graph
 from ..data.records import Crystal
@@ -45,7 +45,7 @@ def validation_errors(eval_step, params, stats, batches) -> dict:
     for _, b in batches:
         _, m = eval_step(params, stats, b)
         m = jax.device_get(m)
-        real = int(graph_part(b).graph_mask.sum())
+        real = int(b.graph.graph_mask.sum())
         loss += float(m.pop("loss")) * real
         n += real
         for k, v in m.items():

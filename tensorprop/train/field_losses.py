@@ -14,17 +14,17 @@ __all__ = ["field_errors", "field_loss_fn"]
 def field_errors(pred: dict, batch) -> dict:
     """Sums of absolute/squared errors and counts: ``energy`` per atom (eV/atom), ``forces`` (eV/A,
     components), ``dipole`` (Debye, components; labels are e*A), ``born`` (e, 9 components of labelled atoms)."""
-    g = batch.graph
+    g, y = batch.graph, batch.labels  # Batch(FieldInputs, FieldLabels)
     dt = g.positions.dtype
     n_atoms = jnp.maximum(g.n_atoms.astype(dt), 1.0)
-    me = (batch.energy_mask & g.graph_mask).astype(dt)
-    de = (pred[ENERGY] - batch.energy) / n_atoms * me
-    mf = (batch.forces_mask & g.node_mask).astype(dt)[:, None]
-    df = (pred[FORCES] - batch.forces) * mf
-    md = (batch.dipole_mask & g.graph_mask).astype(dt)[:, None]
-    dd = (pred[DIPOLE] - batch.dipole) * EANG_DEBYE * md
-    mb = (g.node_mask & g.born_mask[g.node_graph]).astype(dt)[:, None, None]
-    db = (pred[BORN_CHARGES] - g.born_charges) * mb
+    me = (y.energy_mask & g.graph_mask).astype(dt)
+    de = (pred[ENERGY] - y.energy) / n_atoms * me
+    mf = (y.forces_mask & g.node_mask).astype(dt)[:, None]
+    df = (pred[FORCES] - y.forces) * mf
+    md = (y.dipole_mask & g.graph_mask).astype(dt)[:, None]
+    dd = (pred[DIPOLE] - y.dipole) * EANG_DEBYE * md
+    mb = (g.node_mask & y.born_mask[g.node_graph]).astype(dt)[:, None, None]
+    db = (pred[BORN_CHARGES] - y.born_charges) * mb
     out = {}
     for name, d, count in ((ENERGY, de, me.sum()), (FORCES, df, 3.0 * mf.sum()), (DIPOLE, dd, 3.0 * md.sum()),
                            ("born", db, 9.0 * mb.sum())):

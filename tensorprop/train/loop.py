@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..config import FitConfig, config_to_dict
-from ..data.batching import graph_part, padding_efficiency
+from ..data.batching import padding_efficiency
 from ..loading import MODEL_FILE_KINDS
 from ..tasks import FOUNDATION, init_params, task_of
 from ..tasks.field import energy_shift_per_species

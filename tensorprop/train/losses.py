@@ -1,4 +1,5 @@
-"""Masked losses and error metrics on padded batches.
+"""Masked losses and error metrics on padded batches: ``Batch(inputs, TensorLabels)`` (labels from ``batch.labels``,
+masks from the inputs' GraphBatch, ``batch.graph``).
 
 Born charges: every one of the 9 components of every labelled atom counts equally.
 Dielectric tensor: by default a log-eigenvalue loss, |logm(eps_pred - I) - logm(eps_true - I)|^2,
@@ -35,9 +36,9 @@ def log_epsilon_target(eps):
     return jnp.einsum("gik,gk,gjk->gij", v, jnp.log(jnp.maximum(w, 1e-3)), v)
 
 
-def _atom_mask(batch):
+def _atom_mask(graph, labels):
     """(N,) float: real atoms of structures that carry Born labels."""
-    return (batch.node_mask & batch.born_mask[batch.node_graph]).astype(batch.positions.dtype)
+    return (graph.node_mask & labels.born_mask[graph.node_graph]).astype(graph.positions.dtype)
 
 
 def tensor_errors(pred: dict, batch) -> dict:
@@ -46,14 +47,15 @@ def tensor_errors(pred: dict, batch) -> dict:
     Keys: born_abs, born_sq, born_count (number of components), epsilon_abs, epsilon_sq,
     epsilon_count; only for targets present in ``pred``.
     """
+    graph, labels = batch.graph, batch.labels
     out = {}
     if BORN_CHARGES in pred:
-        m = _atom_mask(batch)[:, None, None]
-        d = (pred[BORN_CHARGES] - batch.born_charges) * m
+        m = _atom_mask(graph, labels)[:, None, None]
+        d = (pred[BORN_CHARGES] - labels.born_charges) * m
         out.update(born_abs=jnp.abs(d).sum(), born_sq=(d * d).sum(), born_count=9.0 * m.sum())
     if EPSILON in pred:
-        m = (batch.epsilon_mask & batch.graph_mask).astype(batch.positions.dtype)[:, None, None]
-        d = (pred[EPSILON] - batch.epsilon) * m
+        m = (labels.epsilon_mask & graph.graph_mask).astype(graph.positions.dtype)[:, None, None]
+        d = (pred[EPSILON] - labels.epsilon) * m
         out.update(epsilon_abs=jnp.abs(d).sum(), epsilon_sq=(d * d).sum(), epsilon_count=9.0 * m.sum())
     return out
 
@@ -61,19 +63,20 @@ def tensor_errors(pred: dict, batch) -> dict:
 def loss_fn(pred: dict, batch, cfg) -> tuple[jax.Array, dict]:
     """Weighted training loss (scalar) and the error sums of :func:`tensor_errors`.
 
-    ``cfg`` is a :class:`~tensorprop.config.TrainConfig`.
+    ``batch``: Batch(inputs, TensorLabels); ``cfg`` is a :class:`~tensorprop.config.TrainConfig`.
     """
-    total = jnp.zeros((), batch.positions.dtype)
+    graph, labels = batch.graph, batch.labels
+    total = jnp.zeros((), graph.positions.dtype)
     if BORN_CHARGES in pred:
-        m = _atom_mask(batch)[:, None, None]
-        per = _pointwise(pred[BORN_CHARGES] - batch.born_charges, cfg.born_loss, cfg.huber_delta) * m
+        m = _atom_mask(graph, labels)[:, None, None]
+        per = _pointwise(pred[BORN_CHARGES] - labels.born_charges, cfg.born_loss, cfg.huber_delta) * m
         total = total + cfg.born_weight * per.sum() / jnp.maximum(9.0 * m.sum(), 1.0)
     if EPSILON in pred:
-        m = (batch.epsilon_mask & batch.graph_mask).astype(batch.positions.dtype)[:, None, None]
+        m = (labels.epsilon_mask & graph.graph_mask).astype(graph.positions.dtype)[:, None, None]
         if cfg.epsilon_loss == "log":
-            err = pred[EPSILON_LOG] - log_epsilon_target(batch.epsilon)
+            err = pred[EPSILON_LOG] - log_epsilon_target(labels.epsilon)
             per = err * err * m
         else:
-            per = _huber(pred[EPSILON] - batch.epsilon, cfg.huber_delta) * m
+            per = _huber(pred[EPSILON] - labels.epsilon, cfg.huber_delta) * m
         total = total + cfg.epsilon_weight * per.sum() / jnp.maximum(9.0 * m.sum(), 1.0)
     return total, tensor_errors(pred, batch)

@@ -90,7 +90,7 @@ def make_parallel_train_step(apply: Callable, optimizer, cfg, loss: Callable, me
 
     def step_fn(state: TrainState, stats, batches, lr_scale):
         def objective(params):
-            values, errors = jax.vmap(lambda b: loss(apply(params, stats, b), b, cfg))(batches)
+            values, errors = jax.vmap(lambda b: loss(apply(params, stats, b.inputs), b, cfg))(batches)
             return jnp.mean(values), jax.tree.map(jnp.sum, errors)
 
         (value, errors), grads = jax.value_and_grad(objective, has_aux=True)(state.params)

@@ -7,7 +7,7 @@ import time
 import jax
 import numpy as np
 
-from ..data.batching import graph_part, padding_efficiency
+from ..data.batching import padding_efficiency
 from .state import make_train_step
 
 __all__ = ["measure_train_step"]
@@ -70,8 +70,8 @@ def measure_train_step(setup, steps: int = 50, warmup: int = 3) -> dict:
     jax.block_until_ready(m)
     loop_s = (time.perf_counter() - t) / steps
     timed = batches[warmup + 1:]
-    structs = float(np.mean([graph_part(b).graph_mask.sum() for b in timed]))
-    atoms = float(np.mean([graph_part(b).node_mask.sum() for b in timed]))
+    structs = float(np.mean([b.graph.graph_mask.sum() for b in timed]))
+    atoms = float(np.mean([b.graph.node_mask.sum() for b in timed]))
     return {"n_parameters": model.n_parameters, "device": str(jax.devices()[0]), "compile_s": round(compile_s, 2),
             "median_step_s": round(median, 5), "mean_step_s": round(float(np.mean(times)), 5),
             "loop_step_s": round(loop_s, 5),

@@ -69,8 +69,9 @@ def apply_update(state: TrainState, value, grads, optimizer, cfg, lr_scale=1.0) 
 def make_train_step(apply: Callable, optimizer, cfg, loss: Callable = loss_fn) -> Callable:
     """``(state, stats, batch) -> (state, metrics)``, jit-compiled with the state donated.
 
-    ``apply(params, stats, batch) -> predictions`` (see ``TensorModel.apply``);
-    ``loss(predictions, batch, cfg) -> (scalar, error sums)``. A step whose
+    ``batch``: a :class:`~tensorprop.data.batching.Batch`; ``apply(params, stats, batch.inputs) -> predictions``
+    (see ``Model.apply``: the network sees the inputs only); ``loss(predictions, batch, cfg) -> (scalar, error
+    sums)`` reads the labels from ``batch.labels``. A step whose
     loss or gradient is not finite leaves params, optimiser and EMA untouched and counts
     in ``state.skipped`` (``nan_policy="skip"``). ``lr_scale`` (a float32 scalar, default 1)
     multiplies the learning rate.
@@ -78,7 +79,7 @@ def make_train_step(apply: Callable, optimizer, cfg, loss: Callable = loss_fn) -
 
     def step_fn(state: TrainState, stats, batch, lr_scale=jnp.float32(1.0)):
         def objective(params):
-            return loss(apply(params, stats, batch), batch, cfg)
+            return loss(apply(params, stats, batch.inputs), batch, cfg)
 
         (value, errors), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         new_state, ok = apply_update(state, value, grads, optimizer, cfg, lr_scale)
@@ -88,10 +89,11 @@ def make_train_step(apply: Callable, optimizer, cfg, loss: Callable = loss_fn) -
 
 
 def make_eval_step(apply: Callable, cfg, loss: Callable = loss_fn) -> Callable:
-    """``(params, stats, batch) -> (predictions, error sums and loss)``, jit-compiled."""
+    """``(params, stats, batch) -> (predictions, error sums and loss)``, jit-compiled (``batch``: a Batch, its
+    inputs to ``apply``, its labels to ``loss``)."""
 
     def eval_fn(params, stats, batch):
-        pred = apply(params, stats, batch)
+        pred = apply(params, stats, batch.inputs)
         value, errors = loss(pred, batch, cfg)
         return pred, {"loss": value, **errors}
 

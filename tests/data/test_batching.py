@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tensorprop.config import BatchConfig
-from tensorprop.data.batching import collate, make_batches, pack, padding_efficiency
+from tensorprop.data.batching import collate_labelled, make_batches, pack, padding_efficiency
 from tensorprop.data.graph import build_graph
 from tensorprop.errors import BatchBudgetError
 from tensorprop.testing import supercell
@@ -54,7 +54,7 @@ def test_pow2_mode_pads_less(graphs):
 def test_labels_are_carried(graphs):
     c = triclinic().replace(born_charges=np.arange(36.0).reshape(4, 3, 3), epsilon=np.diag([2.0, 3.0, 4.0]))
     g = build_graph(c, 4.0)
-    b = collate([graphs[0], g], 16, 512, 3)
+    b = collate_labelled([graphs[0], g], 16, 512, 3).labels
     n0 = graphs[0].n_nodes
     np.testing.assert_array_equal(b.born_charges[n0:n0 + 4], c.born_charges)
     np.testing.assert_array_equal(b.epsilon[1], c.epsilon)

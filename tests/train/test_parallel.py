@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     import tensorprop
     from tensorprop.config import BatchConfig, TrainConfig
-    from tensorprop.data.batching import make_batches
+    from tensorprop.data.batching import make_labelled_batches
     from tensorprop.data.graph import build_graph
     from tensorprop.train.losses import loss_fn
     from tensorprop.train.parallel import data_mesh, make_parallel_train_step, stack_batches
@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent("""
     crystals = [label(c) for c in (rocksalt_nacl(), wurtzite_zno(), triclinic(), triclinic(5))]
     graphs = [build_graph(c, 4.0) for c in crystals]
     budget = BatchConfig(max_nodes=12, max_edges=1024, max_graphs=2)
-    batches = [b for _, b in make_batches(graphs, budget)]
+    batches = [b for _, b in make_labelled_batches(graphs, budget)]
     assert len(batches) == 2
     model = tensorprop.build_model(TINY, seed=0)
     cfg = TrainConfig(max_steps=10, warmup_steps=1, learning_rate=3e-3)
@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent("""
         for _ in range(3):
             state, m = step(state, model.stats, stack_batches(batches))
         out[n] = [np.asarray(x).ravel().tolist() for x in jax.tree.leaves(state.params)]
-        out[f"sharding{n}"] = str(jax.device_put(stack_batches(batches).positions,
+        out[f"sharding{n}"] = str(jax.device_put(stack_batches(batches).inputs.positions,
                                                   jax.sharding.NamedSharding(data_mesh(n), jax.sharding.PartitionSpec("data"))).sharding)
     print(json.dumps(out))
 """)
@@ -102,7 +102,7 @@ WORKER = textwrap.dedent("""
     import jax, numpy as np
     import tensorprop
     from tensorprop.config import BatchConfig, TrainConfig
-    from tensorprop.data.batching import make_batches
+    from tensorprop.data.batching import make_labelled_batches
     from tensorprop.data.graph import build_graph
     from tensorprop.train.losses import loss_fn
     from tensorprop.train.parallel import data_mesh, initialize_distributed, make_parallel_train_step, stack_batches
@@ -119,7 +119,7 @@ WORKER = textwrap.dedent("""
         return c.replace(born_charges=z - z.mean(0), epsilon=np.eye(3) * 2 + a @ a.T)
     crystals = [label(c) for c in (rocksalt_nacl(), wurtzite_zno(), triclinic(), triclinic(5))]
     budget = BatchConfig(max_nodes=12, max_edges=1024, max_graphs=2)
-    batches = [b for _, b in make_batches([build_graph(c, 4.0) for c in crystals], budget)]
+    batches = [b for _, b in make_labelled_batches([build_graph(c, 4.0) for c in crystals], budget)]
     assert len(batches) == 2
     model = tensorprop.build_model({**TINY, "num_layers": 1, "hidden_irreps": "4x0e+2x1o+2x1e+2x2e",
                                     "radial_hidden": [8]}, seed=0)  # smaller than TINY: three compiles

@@ -9,7 +9,7 @@ import numpy as np
 
 import tensorprop
 from tensorprop.config import BatchConfig, TrainConfig
-from tensorprop.data.batching import make_batches
+from tensorprop.data.batching import make_labelled_batches
 from tensorprop.data.graph import build_graph
 from tensorprop.train.state import init_state, make_optimizer, make_train_step
 from tests.conftest import TINY, rocksalt_nacl, wurtzite_zno
@@ -24,9 +24,10 @@ def _labelled(c):
 def test_nan_batch_is_skipped_and_counted():
     model = tensorprop.build_model(TINY, seed=0)
     graphs = [build_graph(_labelled(c), 4.0) for c in (rocksalt_nacl(), wurtzite_zno())]
-    batch = make_batches(graphs, BatchConfig(max_nodes=16, max_edges=512, max_graphs=2))[0][1]
-    poisoned = batch._replace(positions=np.where(np.arange(len(batch.positions))[:, None] == 1, np.nan,
-                                                 batch.positions).astype(batch.positions.dtype))
+    batch = make_labelled_batches(graphs, BatchConfig(max_nodes=16, max_edges=512, max_graphs=2))[0][1]
+    x = batch.inputs
+    poisoned = batch._replace(inputs=x._replace(positions=np.where(np.arange(len(x.positions))[:, None] == 1, np.nan,
+                                                                   x.positions).astype(x.positions.dtype)))
     cfg = TrainConfig(max_steps=10, warmup_steps=1, learning_rate=1e-2)
     opt = make_optimizer(cfg)
     step = make_train_step(model.apply, opt, cfg)
@@ -75,7 +76,8 @@ def _poisoning(monkeypatch, steps, once: bool):
             for step, (epoch, batch) in enumerate(setup.stream(start), start=start + 1):
                 if step in steps and not (once and step in fired):
                     fired.add(step)
-                    batch = batch._replace(positions=np.full_like(batch.positions, np.nan))
+                    x = batch.inputs
+                    batch = batch._replace(inputs=x._replace(positions=np.full_like(x.positions, np.nan)))
                 yield epoch, batch
         return setup._replace(stream=stream)
 
