@@ -27,7 +27,7 @@ from .errors import ConfigError
 
 __all__ = ["FoundationConfig", "ModelConfig", "BatchConfig", "TrainConfig", "DataConfig", "ChargesConfig", "FitConfig",
            "config_from_dict", "config_to_dict", "load_yaml_config", "read_yaml_mapping", "ALLOWED", "allowed_text",
-           "field_docs"]
+           "field_docs", "MODEL_CHECKS", "check_irreps"]
 
 T = TypeVar("T")
 
@@ -49,6 +49,27 @@ def task_from_legacy(targets: tuple, head: str, foundation) -> str:
     if tuple(targets) in (MOLECULAR_TARGETS, FIELD_TARGETS):
         return tuple(targets)[0]
     return "tensors"
+
+#: each task's checks of a ModelConfig of its family (``model.task`` -> ``check(config)``, raising ConfigError), filled
+#: by :func:`tensorprop.tasks.register` (``Task.validate``): the family-dependent rules live with the tasks, and
+#: every ModelConfig runs its task's after the generic checks of :data:`ALLOWED`
+MODEL_CHECKS: dict[str, typing.Callable[["ModelConfig"], None]] = {}
+
+
+def check_irreps(config: "ModelConfig", needed: typing.Callable[[str], set]) -> None:
+    """ConfigError naming the key when ``model.hidden_irreps`` or ``model.head_irreps`` does not parse, or lacks an
+    irrep of ``needed(key)`` (a set of irreps such as ``{"0e", "2e"}``), the keys checked in that order."""
+    import e3nn_jax as e3nn
+
+    for key in ("hidden_irreps", "head_irreps"):
+        try:
+            irreps = e3nn.Irreps(getattr(config, key))
+        except Exception as exc:  # e3nn raises plain ValueError with its own words
+            raise ConfigError(f"model.{key}: cannot parse irreps {getattr(config, key)!r}: {exc}") from None
+        missing = needed(key) - {str(ir) for _, ir in irreps}
+        if missing:
+            raise ConfigError(f"model.{key} = {irreps} lacks {sorted(missing)} needed by the heads {config.targets}")
+
 
 #: The allowed values of the config fields, per YAML section: an interval ``"[low, high)"`` (``inf`` for no
 #: bound; a list field has each item checked) or a tuple of choices. Every config checks its fields against
@@ -282,39 +303,11 @@ class ModelConfig:
     task: str = ""
 
     def __post_init__(self):
-        import e3nn_jax as e3nn
-
         self._migrate_task()
         _check_allowed(self, "model")
-        if self.foundation is not None and (self.head != "equivariant" or self.backbone_per_target
-                                            or not set(self.targets) <= set(TARGETS)):
-            raise ConfigError("model.foundation needs model.head: equivariant, crystal targets "
-                              "(born_charges, epsilon) and no model.backbone_per_target")
-        if self.sum_rule == "weighted" and self.head == "field":
-            raise ConfigError("model.sum_rule: weighted does not apply to model.head: field (its Z* are "
-                              "derivatives of one energy and obey the sum rule by translation invariance)")
-
-        if self.backbone_per_target and self.head == "field":
-            raise ConfigError("model.backbone_per_target does not apply to model.head: field (one energy "
-                              "gives every tensor)")
-        unknown = set(self.targets) - set(TARGETS)
-        if tuple(self.targets) == FIELD_TARGETS and self.head != "field":
-            raise ConfigError("model.targets [field] (energies/forces/dipoles under fields) needs model.head: field")
-        if tuple(self.targets) not in (MOLECULAR_TARGETS, FIELD_TARGETS) and (unknown or not self.targets):
-            raise ConfigError(f"model.targets must be a non-empty subset of {TARGETS} or {list(MOLECULAR_TARGETS)}, "
-                              f"got {self.targets}")
-        for key in ("hidden_irreps", "head_irreps"):
-            try:
-                irreps = e3nn.Irreps(getattr(self, key))
-            except Exception as exc:  # e3nn raises plain ValueError with its own words
-                raise ConfigError(f"model.{key}: cannot parse irreps {getattr(self, key)!r}: {exc}") from None
-            if "charges" in self.targets or self.head == "field":
-                needed = {"0e", "1o"} | ({"2e"} if self.head == "field" and key == "head_irreps" else set())
-            else:
-                needed = {"0e", "1e", "2e"} if "born_charges" in self.targets else {"0e", "2e"}
-            missing = needed - {str(ir) for _, ir in irreps}
-            if missing:
-                raise ConfigError(f"model.{key} = {irreps} lacks {sorted(missing)} needed by the heads {self.targets}")
+        if self.task not in MODEL_CHECKS:
+            raise ConfigError(f"model.task {self.task!r}: no task of that name is registered (import tensorprop.tasks)")
+        MODEL_CHECKS[self.task](self)  # the family's own checks (tensorprop.tasks: Task.validate)
 
     def _migrate_task(self) -> None:
         """Fill in ``task`` (from targets/head/foundation when empty), or the family's default targets and
@@ -561,7 +554,9 @@ class FitConfig:
     """Everything ``tensorprop fit`` needs; the YAML file has these sections (``charges`` is
     read only by charge models)."""
 
-    model: ModelConfig = ModelConfig()
+    # the model section is made per instance: its checks are its task's (registered when tensorprop.tasks is
+    # imported, after this module)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     batch: BatchConfig = BatchConfig()
     train: TrainConfig = TrainConfig()
     data: DataConfig = DataConfig()

@@ -2,7 +2,7 @@
 
 The model file holds the heads' weights, the training statistics and the config, which names the
 foundation checkpoint and its SHA256 (``model_config.foundation``); the frozen foundation weights
-themselves are found at load time by name (see :func:`tensorprop.feature_source.open_source`) and
+themselves are found at load time by name (see :func:`tensorprop.foundation.sources.open_source`) and
 refused when their SHA256 differs. A fine-tuned model (``mode: finetune``) also holds the weights of
 the layers it trained (modules ``nequix_layer_<i>``, :mod:`tensorprop.foundation.finetune`), which
 replace the checkpoint's; only the layers below them come from the checkpoint.
@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from .api import TensorModel
-from .data.feature_batching import FeatureBatch
+from .data.feature_batching import with_features
+from .data.feature_cache import FeatureCache, cached_features
+from .foundation.sources import batch_columns, open_source
 from .loading import register_kind
 
 __all__ = ["FoundationTensorModel"]
@@ -36,8 +38,6 @@ class FoundationTensorModel(TensorModel):
     @property
     def source(self):
         if self._source is None:
-            from .feature_source import open_source
-
             fc = self.config.foundation
             self._source = open_source(fc.name, fc.sha256)
         return self._source
@@ -45,8 +45,6 @@ class FoundationTensorModel(TensorModel):
     def features(self, crystals, *, progress: bool = False) -> list[np.ndarray]:
         """The per-atom features (n_atoms, F) a batch carries for each crystal: the configured layers of the
         source's (frozen mode) or the frozen layers below the fine-tuned ones (finetune mode)."""
-        from .feature_source import batch_columns
-
         source = self.source  # refuses elements outside its set (the Nequix source: FoundationModel.check_elements)
         if self._columns is None:
             self._columns, _ = batch_columns(self.config.foundation, source.layer_irreps)
@@ -57,24 +55,16 @@ class FoundationTensorModel(TensorModel):
             return [np.zeros((c.n_atoms, 0), np.float32) for c in crystals]
         if self.feature_cache is None:
             return [f[:, self._columns] for f in source(list(crystals))]
-        from .data.feature_cache import cached_features
-
         features = cached_features(list(crystals), source, self.feature_cache, progress=progress)
         return [f[:, self._columns] for f in features]
 
     def use_feature_cache(self, root=None) -> "FoundationTensorModel":
         """Read and fill the on-disk feature cache (as training does) when predicting; returns self."""
-        from .data.feature_cache import FeatureCache
-
         self.feature_cache = FeatureCache(self.source.sha256, "+".join(self.source.layer_irreps), root=root)
         return self
 
     def _network_inputs(self, batch, idx, crystals):
-        features = self.features([crystals[i] for i in idx])
-        out = np.zeros((batch.numbers.shape[0], features[0].shape[1]), batch.positions.dtype)
-        rows = np.concatenate(features)
-        out[:len(rows)] = rows
-        return FeatureBatch(batch, out)
+        return with_features(batch, self.features([crystals[i] for i in idx]), batch.positions.dtype)
 
     def with_params(self, params, metadata: dict | None = None) -> "FoundationTensorModel":
         return FoundationTensorModel(self.config, params, self.stats, elements=self.elements,

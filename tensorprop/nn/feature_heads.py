@@ -84,7 +84,7 @@ def fine_tuned_features(fc, graph, frozen: jnp.ndarray) -> e3nn.IrrepsArray:
     frozen lower layers' from ``frozen`` (N, F) (cached, concatenated), the trained layers' computed over
     ``graph`` (a GraphBatch at ``model.cutoff`` >= the checkpoint's cutoff; the radial envelope drops edges
     beyond it) with this network's parameters; the layers ``fc.layers`` (all if empty) concatenated."""
-    from ..feature_source import first_trained_layer
+    from ..foundation.sources import first_trained_layer
     from ..foundation.model import load_foundation_model
     from ..foundation.network import layers_from
     from ..foundation.potential import species_indices

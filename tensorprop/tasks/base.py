@@ -23,6 +23,7 @@ import haiku as hk
 import jax
 
 from ..compiled import cached_per_architecture, shared_jit
+from ..config import MODEL_CHECKS, check_irreps
 from ..errors import ConfigError
 from ..physics.assemble import default_stats
 
@@ -35,8 +36,8 @@ TASKS: dict[str, "Task"] = {}
 
 class TrainingData(NamedTuple):
     """What a task reads for training: the split (``SplitData``), the neighbour graphs of the structures that train
-    and validate, the elements seen, the model metadata, ``stream(start_step)`` -> iterator of (epoch, padded batch)
-    and the validation batches [(indices, padded batch)]."""
+    and validate, the elements seen, the model metadata, ``stream(start_step)`` -> iterator of (epoch, padded
+    :class:`~tensorprop.data.batching.Batch`) and the validation batches [(indices, padded Batch)]."""
 
     data: Any
     train_graphs: list
@@ -58,7 +59,7 @@ def refuse_extra_train(cfg, what: str) -> None:
 class Task:
     """One model family. ``name``: the ``model.task`` value; ``model_kind``: the model file's ``model_kind``;
     ``outputs``: what ``predict`` returns per structure (registry keys, in order); ``loss``: ``(predictions,
-    batch, TrainConfig) -> (scalar loss, error sums)`` (see :func:`tensorprop.train.evaluate.summarize_errors`);
+    Batch, TrainConfig) -> (scalar loss, error sums)``, the labels read from ``Batch.labels`` (see :func:`tensorprop.train.evaluate.summarize_errors`);
     ``periodic``: whether it predicts bulk properties that need all three directions periodic (Z*/eps_inf);
     ``molecules``: whether it reads :class:`~tensorprop.data.molecules.Molecule` s rather than crystals;
     ``evaluate``: ``(model, EvaluationRequest) -> Evaluation``, the model on a split (``tensorprop evaluate``, see
@@ -73,6 +74,34 @@ class Task:
     molecules: bool = False
     ensemble_member: bool = False  # may be a member of an EnsembleModel
     noun: str = "model"  # how messages name a model of this task
+
+    def validate(self, config) -> None:
+        """Refuse a ModelConfig of this family that it cannot build, with one line naming the key (ConfigError); run
+        by every ModelConfig of the task after the generic checks (:data:`tensorprop.config.MODEL_CHECKS`): a field
+        head (``model.head: field``) has no weighted sum rule and one backbone, then :meth:`check_targets`, then the
+        irreps the heads read (:meth:`needed_irreps`)."""
+        if config.sum_rule == "weighted" and config.head == "field":
+            raise ConfigError("model.sum_rule: weighted does not apply to model.head: field (its Z* are "
+                              "derivatives of one energy and obey the sum rule by translation invariance)")
+        if config.backbone_per_target and config.head == "field":
+            raise ConfigError("model.backbone_per_target does not apply to model.head: field (one energy "
+                              "gives every tensor)")
+        self.check_targets(config)
+        check_irreps(config, lambda key: self.needed_irreps(config, key))
+
+    def check_targets(self, config) -> None:
+        """ConfigError when ``model.targets`` is not one the family predicts (none to check by default)."""
+
+    def needed_irreps(self, config, key: str) -> set:
+        """The irreps ``model.<key>`` (hidden_irreps or head_irreps) must hold: a field head's 0e, 1o and, in
+        head_irreps, 2e; otherwise those of the family's readout (:meth:`readout_irreps`)."""
+        if config.head == "field":
+            return {"0e", "1o"} | ({"2e"} if key == "head_irreps" else set())
+        return self.readout_irreps(config)
+
+    def readout_irreps(self, config) -> set:
+        """The irreps the family's readout heads read from the backbone and the head irreps (none by default)."""
+        return set()
 
     def architecture(self, config, options=None):
         """The hashable architecture of a model of ``config`` (and the task's ``options``, if it has any)."""
@@ -101,7 +130,7 @@ class Task:
 
     def prediction_batches(self, model, structures, *, batch=None, progress=False, max_edges=None,
                            check_elements=None):
-        """-> (the structures as the task reads them, their graphs, [(indices, padded batch)])."""
+        """-> (the structures as the task reads them, their graphs, [(indices, padded network inputs)]): no labels."""
         raise NotImplementedError
 
     def check_fit(self, cfg) -> None:
@@ -119,8 +148,9 @@ class Task:
         """The haiku network (init, apply) of ``arch``."""
         raise NotImplementedError
 
-    def apply(self, arch, params, stats, batch) -> dict:
-        """Padded batch -> the family's outputs (raw network output assembled into physical tensors)."""
+    def apply(self, arch, params, stats, inputs) -> dict:
+        """Padded network inputs (never labels) -> the family's outputs (raw network output assembled into
+        physical tensors)."""
         raise NotImplementedError
 
     def init_args(self, arch) -> tuple:
@@ -129,8 +159,10 @@ class Task:
 
 
 def register(task: Task) -> Task:
-    """Add ``task`` to :data:`TASKS` (its module does this when imported)."""
+    """Add ``task`` to :data:`TASKS` and its :meth:`Task.validate` to the config's checks (its module does this
+    when imported)."""
     TASKS[task.name] = task
+    MODEL_CHECKS[task.name] = task.validate
     return task
 
 

@@ -9,7 +9,8 @@ import numpy as np
 
 from ..config import BatchConfig, ChargesConfig, config_from_dict, config_to_dict
 from ..errors import ConfigError
-from ..data.molecule_batching import make_molecule_batches, molecule_graphs, molecule_stream
+from ..data.batching import training_stream
+from ..data.molecule_batching import make_molecule_batches, make_molecule_inputs, molecule_collate, molecule_graphs
 from ..data.molecules import Molecule
 from ..nn.charges import transformed_charges_network
 from ..outputs import CHARGES, DIPOLE, SITES
@@ -23,15 +24,19 @@ __all__ = ["ChargesTask", "CHARGES_TASK", "example_molecule_batch"]
 
 
 def example_molecule_batch(cutoff: float):
-    """A water molecule's ChargeBatch, used to initialise parameters (shapes only matter)."""
+    """A water molecule's ChargeInputs, used to initialise parameters (shapes only matter)."""
     water = Molecule(numbers=[8, 1, 1], positions=[[0, 0, 0], [0.76, 0.59, 0], [-0.76, 0.59, 0]])
     graphs = molecule_graphs([water], max(cutoff, 2.0))
-    return make_molecule_batches([water], graphs, BatchConfig(max_nodes=3, max_edges=6, max_graphs=1), 1)[0][1]
+    return make_molecule_inputs([water], graphs, BatchConfig(max_nodes=3, max_edges=6, max_graphs=1))[0][1]
 
 
 @dataclasses.dataclass(frozen=True)
 class ChargesTask(Task):
     """Backbone + distributed-charge head (equivariant or Cartesian, ``charges.head``); exact total charge."""
+
+    def readout_irreps(self, config) -> set:
+        """The charge head reads scalars and vectors (0e, 1o)."""
+        return {"0e", "1o"}
 
     def architecture(self, config, options=None):
         return (config, options if options is not None else ChargesConfig())
@@ -60,16 +65,16 @@ class ChargesTask(Task):
         config, charges = arch
         return transformed_charges_network(config, charges)
 
-    def apply(self, arch, params, stats, batch) -> dict:
-        """ChargeBatch -> ``charges`` (N, K), ``sites`` (N, K, 3), ``dipole`` (G, 3) (``stats`` unused)."""
-        raw = self.network(arch).apply(params, batch.graph)
-        return assemble_charges(raw["raw_charges"], raw["displacements"], batch.graph, batch.total_charge)
+    def apply(self, arch, params, stats, inputs) -> dict:
+        """ChargeInputs -> ``charges`` (N, K), ``sites`` (N, K, 3), ``dipole`` (G, 3) (``stats`` unused)."""
+        raw = self.network(arch).apply(params, inputs.graph)
+        return assemble_charges(raw["raw_charges"], raw["displacements"], inputs.graph, inputs.total_charge)
 
     def init_args(self, arch) -> tuple:
         return (example_molecule_batch(arch[0].cutoff).graph,)
 
     def prediction_batches(self, model, molecules, *, batch=None, progress=False, max_edges=None, check_elements=None):
-        """Molecules -> (molecules, graphs, [(indices, padded ChargeBatch)]); ``check_elements(item, index)`` is the
+        """Molecules -> (molecules, graphs, [(indices, padded ChargeInputs)]); ``check_elements(item, index)`` is the
         model's unseen-element policy. ``progress`` and ``max_edges`` are not used (molecules are small)."""
         molecules = list(molecules)
         if check_elements is not None:
@@ -79,8 +84,7 @@ class ChargesTask(Task):
         if batch is None:
             batch = BatchConfig(max_nodes=max([64] + [g.n_nodes for g in graphs]),
                                 max_edges=max([1024] + [g.n_edges for g in graphs]), max_graphs=32, pad_mode="pow2")
-        stripped = [m.replace(esp_points=None, esp=None) for m in molecules]
-        return molecules, graphs, make_molecule_batches(stripped, graphs, batch, max_points=1)
+        return molecules, graphs, make_molecule_inputs(molecules, graphs, batch)
 
     def check_fit(self, cfg) -> None:
         refuse_extra_train(cfg, f"model.targets {list(cfg.model.targets)} with head {cfg.model.head!r}")
@@ -93,9 +97,11 @@ class ChargesTask(Task):
         elements = sorted({int(z) for m in data.train for z in m.numbers})
         max_points = max([1] + [m.n_points for part in (data.train, data.valid) for m in part])
 
+        collate = molecule_collate(data.train, train_graphs, cfg.batch, max_points, tc.seed, dtype,
+                                   augment_rotations=tc.augment_rotations)
+
         def stream(start):
-            return molecule_stream(data.train, train_graphs, cfg.batch, max_points, tc.seed, start_step=start,
-                                   dtype=dtype, augment_rotations=tc.augment_rotations)
+            return training_stream(train_graphs, cfg.batch, tc.seed, collate, start)
 
         return TrainingData(data, train_graphs, valid_graphs, elements,
                             {"dataset": cfg.data.dataset, "n_train": len(data.train)}, stream,

@@ -7,7 +7,9 @@ import dataclasses
 
 import numpy as np
 
-from ..data.field_batching import FieldBatch, field_stream, make_field_batches
+from ..data.batching import training_stream
+from ..errors import ConfigError
+from ..data.field_batching import FieldInputs, field_collate, make_field_batches
 from ..nn.backbone import NUM_ELEMENTS
 from ..outputs import BORN_CHARGES, EPSILON
 from ..outputs import ENERGY
@@ -36,10 +38,15 @@ def energy_shift_per_species(crystals) -> np.ndarray:
 @dataclasses.dataclass(frozen=True)
 class FieldTask(TensorsTask):
     """The field-energy network of :class:`~tensorprop.tasks.tensors.TensorsTask` (``head: field``) on
-    :class:`~tensorprop.data.field_batching.FieldBatch` es: everything at each structure's own field."""
+    :class:`~tensorprop.data.field_batching.FieldInputs`: everything at each structure's own field."""
 
-    def apply(self, config, params, stats, batch: FieldBatch) -> dict:
-        return field_model_response(config, params, stats, batch.graph, batch.field, want=(BORN_CHARGES,))
+    def check_targets(self, config) -> None:
+        """``model.targets: [field]`` (energies, forces, dipoles under fields) needs the field head."""
+        if config.head != "field":
+            raise ConfigError("model.targets [field] (energies/forces/dipoles under fields) needs model.head: field")
+
+    def apply(self, config, params, stats, inputs: FieldInputs) -> dict:
+        return field_model_response(config, params, stats, inputs.graph, inputs.field, want=(BORN_CHARGES,))
 
     def check_fit(self, cfg) -> None:
         refuse_extra_train(cfg, f"model.targets {list(cfg.model.targets)} with head {cfg.model.head!r}")
@@ -50,8 +57,10 @@ class FieldTask(TensorsTask):
         train_graphs = build_graphs(data.train, cfg.model.cutoff, progress=progress, desc="train graphs")
         valid_graphs = build_graphs(data.valid, cfg.model.cutoff, progress=progress, desc="valid graphs")
 
+        collate = field_collate(list(data.train), train_graphs, cfg.batch, dtype)
+
         def stream(start):
-            return field_stream(list(data.train), train_graphs, cfg.batch, tc.seed, start_step=start, dtype=dtype)
+            return training_stream(train_graphs, cfg.batch, tc.seed, collate, start)
 
         return TrainingData(data, train_graphs, valid_graphs, data.train.elements,
                             {"dataset": cfg.data.dataset, "n_train": len(data.train)}, stream,

@@ -10,7 +10,9 @@ import e3nn_jax as e3nn
 import haiku as hk
 import numpy as np
 
+from ..config import TARGETS
 from ..data.feature_batching import FeatureBatch
+from ..errors import ConfigError
 from ..nn.feature_heads import feature_heads_fn
 from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD
 from ..physics.assemble import assemble_tensors
@@ -26,11 +28,19 @@ __all__ = ["FoundationTask", "FOUNDATION"]
 class FoundationTask(TensorsTask):
     """Equivariant Z*/eps_inf heads (:mod:`tensorprop.nn.feature_heads`) on precomputed per-atom features."""
 
+    def validate(self, config) -> None:
+        """Equivariant heads on crystal targets, one set of features (no backbone per target); then the tensors'
+        checks."""
+        if config.head != "equivariant" or config.backbone_per_target or not set(config.targets) <= set(TARGETS):
+            raise ConfigError("model.foundation needs model.head: equivariant, crystal targets "
+                              "(born_charges, epsilon) and no model.backbone_per_target")
+        super().validate(config)
+
     def network(self, config):
         return hk.without_apply_rng(hk.transform(feature_heads_fn(config)))
 
-    def apply(self, config, params, stats, batch) -> dict:
-        return assemble_tensors(self.network(config).apply(params, batch), batch.graph, stats)
+    def apply(self, config, params, stats, inputs: FeatureBatch) -> dict:
+        return assemble_tensors(self.network(config).apply(params, inputs), inputs.graph, stats)
 
     def init_args(self, config) -> tuple:
         batch = example_batch(config.cutoff)

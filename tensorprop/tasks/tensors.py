@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..config import BatchConfig, FitConfig
-from ..data.batching import make_batches, prediction_batches
+from ..config import MOLECULAR_TARGETS, TARGETS, BatchConfig, FitConfig
+from ..data.batching import make_batches, make_labelled_batches, prediction_batches, tensor_collate, training_stream
 from ..data.convert import as_crystal
 from ..data.graph import build_graph
 from ..data.records import Crystal
@@ -25,7 +25,7 @@ from ..nn.model import transformed_network
 from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD
 from ..physics.assemble import assemble_tensors
 from ..physics.field_response import field_response, neutral_species_charges
-from ..train.data import batch_stream, build_graphs, load_training_data
+from ..train.data import build_graphs, load_training_data
 from ..train.losses import loss_fn
 from ..train.model_evaluation import evaluate_tensors
 from .base import Task, TrainingData, refuse_extra_train, register
@@ -75,6 +75,16 @@ HEAD_FIT_DEFAULTS = {"field": ({"backbone_per_target": False}, {"epsilon_loss": 
 class TensorsTask(Task):
     """Z*/eps_inf heads on the crystal graph. ``model.head: field`` makes them derivatives of one field-coupled
     energy (Z* = -d2E/dF dR, eps from the polarisability) instead of direct readouts."""
+
+    def check_targets(self, config) -> None:
+        """ConfigError unless ``model.targets`` is a non-empty subset of Z* and eps_inf."""
+        if set(config.targets) - set(TARGETS) or not config.targets:
+            raise ConfigError(f"model.targets must be a non-empty subset of {TARGETS} or {list(MOLECULAR_TARGETS)}, "
+                              f"got {config.targets}")
+
+    def readout_irreps(self, config) -> set:
+        """Z* heads read 0e, 1e and 2e; eps_inf alone 0e and 2e."""
+        return {"0e", "1e", "2e"} if BORN_CHARGES in config.targets else {"0e", "2e"}
 
     def network(self, config):
         if config.head == "field":
@@ -155,12 +165,14 @@ class TensorsTask(Task):
         if data.extra_train:
             metadata["extra_train"] = {x.name: len(x) for x in data.extra_train}
 
+        collate = tensor_collate(train_graphs, cfg.batch, tc.seed, dtype, augment_rotations=tc.augment_rotations,
+                                 position_noise=tc.position_noise)
+
         def stream(start):
-            return batch_stream(train_graphs, cfg.batch, tc.seed, start_step=start, dtype=dtype,
-                                augment_rotations=tc.augment_rotations, position_noise=tc.position_noise)
+            return training_stream(train_graphs, cfg.batch, tc.seed, collate, start)
 
         return TrainingData(data, train_graphs, valid_graphs, elements, metadata, stream,
-                            make_batches(valid_graphs, cfg.batch, dtype=dtype))
+                            make_labelled_batches(valid_graphs, cfg.batch, dtype=dtype))
 
     def ensemble_member_ok(self, config) -> bool:
         """Whether a model of ``config`` may join an ensemble (heads that are a mean of readouts: not field heads)."""

@@ -3,7 +3,8 @@
 ``mode: frozen``: the features of every train/valid structure come from the on-disk cache
 (:mod:`tensorprop.data.feature_cache`, keyed by the checkpoint's SHA256 and the structure) or are
 computed once and stored; the training batches carry them as one node array
-(:class:`~tensorprop.data.feature_batching.FeatureBatch`), so a step costs only the heads.
+(:class:`~tensorprop.data.feature_batching.FeatureBatch`, beside the crystals' labels), so a step costs only the
+heads.
 
 ``mode: finetune``: the last ``finetune_layers`` interaction layers train with the heads, at
 ``backbone_lr_scale`` times the learning rate (:func:`finetune_optimizer`). The output of the frozen
@@ -24,25 +25,20 @@ import optax
 
 from ..api import init_params
 from ..config import FitConfig
-from ..data.batching import graph_part
-from ..data.feature_batching import feature_stream, make_feature_batches
+from ..data.batching import training_stream
+from ..data.feature_batching import feature_collate, make_feature_batches
 from ..errors import ConfigError
-from ..feature_source import batch_columns, first_trained_layer, open_source, select_layers
+from ..foundation.sources import batch_columns, first_trained_layer, open_source, select_layers
 from ..foundation_model import FoundationTensorModel
 from .data import build_graphs, load_training_data
 from .losses import loss_fn
 
-__all__ = ["prepare_foundation", "resolve_foundation", "feature_loss_fn", "finetune_optimizer"]
-
-
-def feature_loss_fn(pred: dict, batch, cfg):
-    """:func:`~tensorprop.train.losses.loss_fn` on the graph part of a FeatureBatch."""
-    return loss_fn(pred, graph_part(batch), cfg)
+__all__ = ["prepare_foundation", "resolve_foundation", "finetune_optimizer"]
 
 
 def resolve_foundation(cfg: FitConfig, source) -> FitConfig:
     """``cfg`` with ``model.foundation`` naming the source's SHA256 and the irreps of the features its batches
-    carry (:func:`~tensorprop.feature_source.batch_columns`); ConfigError for a layer out of range.
+    carry (:func:`~tensorprop.foundation.sources.batch_columns`); ConfigError for a layer out of range.
 
     A config that already names a SHA256 must match the checkpoint found (else CheckpointError)."""
     fc = cfg.model.foundation
@@ -110,9 +106,11 @@ def prepare_foundation(cfg: FitConfig, adapt_model: bool, dtype, progress: bool)
     model.feature_cache = None
     optimizer = make_optimizer(tc) if fc.mode == "frozen" else finetune_optimizer(tc, fc.backbone_lr_scale)
 
+    collate = feature_collate(train_graphs, train_features, cfg.batch, dtype)
+
     def stream(start):
-        return feature_stream(train_graphs, train_features, cfg.batch, tc.seed, start_step=start, dtype=dtype)
+        return training_stream(train_graphs, cfg.batch, tc.seed, collate, start)
 
     return TrainingSetup(cfg, data, train_graphs, valid_graphs, model, optimizer, init_state(model.params, optimizer),
-                         feature_loss_fn, stream, make_feature_batches(valid_graphs, valid_features, cfg.batch, dtype))
+                         loss_fn, stream, make_feature_batches(valid_graphs, valid_features, cfg.batch, dtype))
 

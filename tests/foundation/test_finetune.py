@@ -70,7 +70,7 @@ def test_saved_model_reproduces_training_and_uses_tuned_weights(finetuned, model
 
     import tensorprop
     from tensorprop.cli import main
-    from tensorprop.feature_source import select_layers
+    from tensorprop.foundation.sources import select_layers
     from tensorprop.foundation import read_checkpoint
     from tensorprop.foundation.finetune import flatten_layer
 

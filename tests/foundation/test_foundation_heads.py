@@ -74,7 +74,7 @@ def test_cache_rejects_wrong_shape(tmp_path):
 def _tiny_foundation_model(readout: str, seed: int = 2, name: str = "stand-in:nequip"):
     from tensorprop.api import init_params
     from tensorprop.config import FoundationConfig, ModelConfig
-    from tensorprop.feature_source import open_source, select_layers
+    from tensorprop.foundation.sources import open_source, select_layers
     from tensorprop.foundation_model import FoundationTensorModel
 
     source = open_source(name)
@@ -151,7 +151,7 @@ def test_fit_evaluate_predict_frozen(few_crystals, tmp_path, monkeypatch, capsys
     import yaml
 
     from tensorprop.cli import main
-    from tensorprop.feature_source import STAND_IN
+    from tensorprop.foundation.sources import STAND_IN
 
     monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path / "cache"))
     cfg = yaml.safe_load(Path("configs/foundation-frozen.yaml").read_text())

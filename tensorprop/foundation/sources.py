@@ -1,4 +1,5 @@
-"""Feature sources: structures -> per-atom features of a frozen network, for the heads of ``model.foundation``.
+"""Feature sources: structures -> per-atom features of a frozen network, for the heads of ``model.foundation``
+(the foundation task's first stage: its batches carry these features, :mod:`tensorprop.data.feature_batching`).
 
 A feature source has a ``name``, the ``sha256`` of its weights (the key of the feature cache and
 the reference a model file keeps), ``layer_irreps`` (the irreps of each layer's features, in
@@ -17,9 +18,18 @@ import hashlib
 from typing import Protocol, Sequence
 
 import e3nn_jax as e3nn
+import haiku as hk
+import jax
 import numpy as np
 
-from .errors import ConfigError
+from ..config import BatchConfig, ModelConfig
+from ..data.batching import make_batches, node_slices
+from ..data.graph import build_graph
+from ..errors import CheckpointError, ConfigError
+from ..nn.backbone import Backbone
+from ..nn.model import edge_vectors
+from ..tasks.tensors import example_batch
+from .nequix_source import NequixFeatureSource
 
 __all__ = ["FeatureSource", "BackboneFeatureSource", "open_source", "select_layers", "first_trained_layer",
            "batch_columns", "STAND_IN"]
@@ -85,17 +95,13 @@ class BackboneFeatureSource:
 
     def __init__(self, seed: int = 0, cutoff: float = 4.0,
                  hidden_irreps: str = "8x0e + 4x1o + 4x2e + 2x3o", num_layers: int = 1):
-        from .config import ModelConfig
-
         self.config = ModelConfig(cutoff=cutoff, hidden_irreps=hidden_irreps, num_layers=num_layers,
                                   radial_hidden=(16,), head_irreps="4x0e + 2x1e + 2x2e", avg_num_neighbors=10.0,
                                   targets=("epsilon",))
         self.name, self.cutoff, self.elements = STAND_IN, cutoff, None
         self.layer_irreps = (str(e3nn.Irreps(hidden_irreps)),)
         self._transformed = _backbone_transform(self.config)
-        from .tasks.tensors import example_batch
-
-        self.params = self._transformed.init(__import__("jax").random.PRNGKey(seed), example_batch(cutoff))
+        self.params = self._transformed.init(jax.random.PRNGKey(seed), example_batch(cutoff))
         digest = hashlib.sha256()
         for module in sorted(self.params):
             for key in sorted(self.params[module]):
@@ -104,12 +110,6 @@ class BackboneFeatureSource:
         self.sha256 = digest.hexdigest()
 
     def __call__(self, crystals: Sequence) -> list[np.ndarray]:
-        import jax
-
-        from .config import BatchConfig
-        from .data.batching import make_batches, node_slices
-        from .data.graph import build_graph
-
         graphs = [build_graph(c, self.cutoff) for c in crystals]
         budget = BatchConfig(max_nodes=max([64] + [g.n_nodes for g in graphs]),
                              max_edges=max([2048] + [g.n_edges for g in graphs]), max_graphs=32, pad_mode="pow2")
@@ -123,11 +123,6 @@ class BackboneFeatureSource:
 
 @functools.lru_cache(maxsize=4)
 def _backbone_transform(config):
-    import haiku as hk
-
-    from .nn.backbone import Backbone
-    from .nn.model import edge_vectors
-
     def forward(batch):
         vectors = edge_vectors(batch.positions, batch.senders, batch.receivers, batch.shifts)
         return Backbone(config, name="backbone")(vectors, batch.numbers, batch.senders, batch.receivers,
@@ -138,32 +133,17 @@ def _backbone_transform(config):
 
 @functools.lru_cache(maxsize=4)
 def _jitted_apply(transformed):
-    import jax
-
     return jax.jit(transformed.apply)
 
 
 def open_source(name: str, sha256: str = "") -> FeatureSource:
     """The feature source ``name`` (``stand-in:nequip``, or a foundation checkpoint's name or path), its
     weights checked against ``sha256`` when given (:class:`~tensorprop.errors.CheckpointError` if they differ)."""
-    from .errors import CheckpointError
-
     if name == STAND_IN:
         source = BackboneFeatureSource()
     else:
-        source = _foundation_source(name, sha256)
+        source = NequixFeatureSource(name, sha256)
     if sha256 and source.sha256 != sha256:
         raise CheckpointError(f"{name}: foundation weights have SHA256 {source.sha256}, the model was trained on "
                               f"{sha256}; put the matching checkpoint in place")
     return source
-
-
-def _foundation_source(name: str, sha256: str) -> FeatureSource:
-    try:
-        import tensorprop.foundation.model  # noqa: F401  (the Nequix port)
-    except ImportError:
-        raise ConfigError(f"model.foundation.name {name!r}: no Nequix port in this installation "
-                          f"(tensorprop.foundation); only {STAND_IN!r} is available") from None
-    from .foundation_source import NequixFeatureSource
-
-    return NequixFeatureSource(name, sha256)

@@ -16,10 +16,12 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from .config import BatchConfig
-from .data.batching import node_slices, prediction_batches
-from .data.convert import as_crystal
-from .data.records import Crystal
+from ..config import BatchConfig
+from ..data.batching import node_slices, prediction_batches
+from ..data.convert import as_crystal
+from ..data.records import Crystal
+from .model import load_foundation_model
+from .potential import batch_features
 
 __all__ = ["NequixFeatureSource", "FEATURE_BATCH"]
 
@@ -29,12 +31,9 @@ FEATURE_BATCH = BatchConfig(max_nodes=256, max_edges=16384, max_graphs=32, pad_m
 
 class NequixFeatureSource:
     """Features of the Nequix checkpoint ``name`` (a published name or a path), checked against ``sha256``
-    when given; see :class:`tensorprop.feature_source.FeatureSource` for the attributes."""
+    when given; see :class:`tensorprop.foundation.sources.FeatureSource` for the attributes."""
 
     def __init__(self, name: str, sha256: str = ""):
-        from .foundation.model import load_foundation_model
-        from .foundation.potential import batch_features
-
         self.model = load_foundation_model(name, sha256=sha256 or None)
         self.name, self.sha256, self.cutoff = name, self.model.sha256, float(self.model.cutoff)
         self.elements = frozenset(int(z) for z in self.model.arch.atomic_numbers)
