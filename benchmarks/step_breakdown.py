@@ -113,9 +113,10 @@ def main(argv=None) -> dict:
 
     profile = _profile(step, holder, setup.model.stats, batch)
 
-    vectors = jnp.asarray(batch.positions[batch.receivers] - batch.positions[batch.senders] + batch.shifts)
-    senders, receivers = jnp.asarray(batch.senders), jnp.asarray(batch.receivers)
-    n_nodes = batch.positions.shape[0]
+    graph = batch.graph  # the GraphBatch of the Batch(inputs, labels) the step trains on
+    vectors = jnp.asarray(graph.positions[graph.receivers] - graph.positions[graph.senders] + graph.shifts)
+    senders, receivers = jnp.asarray(graph.senders), jnp.asarray(graph.receivers)
+    n_nodes = graph.positions.shape[0]
     hidden = e3nn.Irreps(mc.hidden_irreps)
     target = with_gate_scalars(hidden)
 
@@ -137,7 +138,7 @@ def main(argv=None) -> dict:
 
     fused_s, plain_s = (message_time(how, hidden) for how in (weighted_messages, _composition))
     return {
-        "config": args.config, "n_edges_real": int(batch.edge_mask.sum()), "n_edges_padded": int(vectors.shape[0]),
+        "config": args.config, "n_edges_real": int(graph.edge_mask.sum()), "n_edges_padded": int(vectors.shape[0]),
         "n_nodes_padded": n_nodes, "message_dim": message_irreps.dim,
         "train_step_s": round(full, 4), **profile,
         "one_layer_message_sum_s": {"weighted_messages": round(fused_s, 4), "e3nn_composition": round(plain_s, 4),
