@@ -9,6 +9,9 @@ calculator(name_or_path="nequix-mp-1-pft", **kwargs) -> ase Calculator (energy, 
 features(model, batch) -> list of per-layer IrrepsArrays [N, irreps]
 batch_features(params, arch, batch) -> the same, pure (jit with ``arch`` static; differentiable in params)
 energy_forces_stress(params, arch, batch) -> energies [G], forces [N, 3], stresses [G, 3, 3] (jitted)
+sources.open_source(name, sha256="") -> a feature source (a checkpoint's, or the ``stand-in:nequip`` backbone of the
+    tests): structures -> per-atom features, what the heads of ``model.task: foundation`` read (``sources``,
+    ``nequix_source``)
 
 The network is a port of Nequix (Koker et al., arXiv 2508.16067; https://github.com/atomicarchitects/nequix)
 into e3nn-jax, verified against the nequix package (tests/foundation/). The published weights and the
