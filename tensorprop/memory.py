@@ -15,9 +15,7 @@ import functools
 import jax
 import numpy as np
 
-from .data.batching import collate
-from .data.graph import build_graph
-from .data.records import Crystal
+from .data.batching import collate, example_graph
 from .tasks.base import compiled_apply, param_shapes
 
 __all__ = ["bytes_per_edge", "prediction_bytes", "format_bytes", "REFERENCE_PADDING", "SEQUENTIAL_EDGES"]
@@ -40,10 +38,7 @@ def format_bytes(n: float) -> str:
 
 
 def _reference_batch(cutoff: float):
-    a = 5.64
-    graph = build_graph(Crystal(numbers=[11, 17], positions=[[0, 0, 0], [a / 2, 0, 0]],
-                                cell=[[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]], pbc=True), cutoff)
-    return collate([graph], *REFERENCE_PADDING)
+    return collate([example_graph(cutoff)], *REFERENCE_PADDING)
 
 
 @functools.lru_cache(maxsize=16)

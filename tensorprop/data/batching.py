@@ -21,13 +21,14 @@ import numpy as np
 
 from ..config import BatchConfig
 from ..errors import BatchBudgetError
-from .graph import Graph
+from .graph import Graph, build_graph
+from .records import Crystal
 
 __all__ = ["GraphBatch", "TensorLabels", "Batch", "pack", "padded_sizes", "budget_sizes", "collate", "tensor_labels",
            "collate_labelled", "collate_in_budget", "make_batches", "make_labelled_batches", "node_slices",
            "prediction_batches", "MIN_PREDICTION_PADDING", "padding_efficiency", "epoch_batches", "index_stream",
            "training_stream", "tensor_collate", "rotate_inputs", "rotate_batch", "graph_part", "random_rotations",
-           "step_rotations"]
+           "step_rotations", "example_graph", "example_batch"]
 
 _DUMMY_EDGE = np.array([1.0, 0.0, 0.0])  # vector of padded edges, Angstrom (masked out)
 #: smallest padded (nodes, edges, graphs) of a prediction batch, so that small jobs share one compiled shape
@@ -206,6 +207,22 @@ def make_batches(graphs: Sequence[Graph], budget: BatchConfig, order: Iterable[i
                  dtype=np.float32) -> list[tuple[np.ndarray, GraphBatch]]:
     """Pack and collate: a list of (graph indices, padded GraphBatch), the network's inputs."""
     return [(idx, collate_in_budget([graphs[i] for i in idx], budget, dtype)) for idx in pack(graphs, budget, order)]
+
+
+def example_graph(cutoff: float) -> Graph:
+    """Two-atom rock-salt NaCl (a = 5.64 A, unlabelled) as a neighbour graph within ``cutoff`` A: the example
+    input that fixes a network's parameter shapes, or measures its memory per edge."""
+    a = 5.64
+    crystal = Crystal(numbers=[11, 17], positions=[[0, 0, 0], [a / 2, 0, 0]],
+                      cell=[[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]], pbc=True)
+    return build_graph(crystal, cutoff)
+
+
+def example_batch(cutoff: float) -> GraphBatch:
+    """:func:`example_graph` within ``max(cutoff, 4)`` A as a GraphBatch of its own, used to initialise parameters
+    (shapes only matter)."""
+    graph = example_graph(max(cutoff, 4.0))
+    return make_batches([graph], BatchConfig(max_nodes=2, max_edges=graph.n_edges, max_graphs=1))[0][1]
 
 
 def make_labelled_batches(graphs: Sequence[Graph], budget: BatchConfig, order: Iterable[int] | None = None,

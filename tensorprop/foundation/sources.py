@@ -23,12 +23,11 @@ import jax
 import numpy as np
 
 from ..config import BatchConfig, ModelConfig
-from ..data.batching import make_batches, node_slices
+from ..data.batching import example_batch, make_batches, node_slices
 from ..data.graph import build_graph
 from ..errors import CheckpointError, ConfigError
 from ..nn.backbone import Backbone
 from ..nn.model import edge_vectors
-from ..tasks.tensors import example_batch
 from .nequix_source import NequixFeatureSource
 
 __all__ = ["FeatureSource", "BackboneFeatureSource", "open_source", "select_layers", "first_trained_layer",

@@ -11,6 +11,7 @@ import haiku as hk
 import numpy as np
 
 from ..config import TARGETS
+from ..data.batching import example_batch
 from ..data.feature_batching import FeatureBatch
 from ..errors import ConfigError
 from ..nn.feature_heads import feature_heads_fn
@@ -19,7 +20,7 @@ from ..physics.assemble import assemble_tensors
 from ..train.losses import loss_fn
 from ..train.model_evaluation import evaluate_tensors
 from .base import register
-from .tensors import TensorsTask, example_batch
+from .tensors import TensorsTask
 
 __all__ = ["FoundationTask", "FOUNDATION"]
 

@@ -12,10 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..config import MOLECULAR_TARGETS, TARGETS, BatchConfig, FitConfig
-from ..data.batching import make_batches, make_labelled_batches, prediction_batches, tensor_collate, training_stream
+from ..data.batching import example_batch, make_labelled_batches, prediction_batches, tensor_collate, training_stream
 from ..data.convert import as_crystal
 from ..data.graph import build_graph
-from ..data.records import Crystal
 from ..data.validate import MIN_DISTANCE, check_crystal, check_graph_distances
 from ..errors import BatchBudgetError, ConfigError, DataError
 from ..memory import format_bytes, prediction_bytes
@@ -30,7 +29,7 @@ from ..train.losses import loss_fn
 from ..train.model_evaluation import evaluate_tensors
 from .base import Task, TrainingData, refuse_extra_train, register
 
-__all__ = ["TensorsTask", "TENSORS", "example_batch", "field_model_response", "MAX_PREDICT_EDGES"]
+__all__ = ["TensorsTask", "TENSORS", "field_model_response", "MAX_PREDICT_EDGES"]
 
 #: largest structure (edges within the cutoff) that ``predict`` accepts by default: about 15 GiB with the bundled model
 MAX_PREDICT_EDGES = 500_000
@@ -38,15 +37,6 @@ MAX_PREDICT_EDGES = 500_000
 LARGE_STRUCTURE_EDGES = 1 << 16
 #: the padding budget of prediction when none is given
 PREDICTION_BUDGET = BatchConfig(max_nodes=256, max_edges=8192, max_graphs=64, pad_mode="pow2")
-
-
-def example_batch(cutoff: float):
-    """A two-atom rock-salt batch used to initialise parameters (shapes only matter)."""
-    a = 5.64
-    crystal = Crystal(numbers=[11, 17], positions=[[0, 0, 0], [a / 2, 0, 0]],
-                      cell=[[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]], pbc=True)
-    graph = build_graph(crystal, max(cutoff, 4.0))
-    return make_batches([graph], BatchConfig(max_nodes=2, max_edges=graph.n_edges, max_graphs=1))[0][1]
 
 
 def field_model_response(config, params, stats, batch, field=None, want=(BORN_CHARGES, EPSILON)) -> dict:
