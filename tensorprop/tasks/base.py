@@ -59,7 +59,8 @@ def refuse_extra_train(cfg, what: str) -> None:
 class Task:
     """One model family. ``name``: the ``model.task`` value; ``model_kind``: the model file's ``model_kind``;
     ``outputs``: what ``predict`` returns per structure (registry keys, in order); ``loss``: ``(predictions,
-    Batch, TrainConfig) -> (scalar loss, error sums)``, the labels read from ``Batch.labels`` (see :func:`tensorprop.train.evaluate.summarize_errors`);
+    Batch, TrainConfig) -> (scalar loss, error sums)``, the labels read from ``Batch.labels`` (see
+    :func:`tensorprop.train.evaluate.summarize_errors`);
     ``periodic``: whether it predicts bulk properties that need all three directions periodic (Z*/eps_inf);
     ``molecules``: whether it reads :class:`~tensorprop.data.molecules.Molecule` s rather than crystals;
     ``evaluate``: ``(model, EvaluationRequest) -> Evaluation``, the model on a split (``tensorprop evaluate``, see

@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 
 from ..data.batching import training_stream
-from ..errors import ConfigError
 from ..data.field_batching import FieldInputs, field_collate, make_field_batches
+from ..errors import ConfigError
 from ..nn.backbone import NUM_ELEMENTS
 from ..outputs import BORN_CHARGES, EPSILON
 from ..outputs import ENERGY
