@@ -234,11 +234,15 @@ class EnsembleModel(Predictor):
 register_kind(MODEL_KIND, EnsembleModel)
 
 
-def ensemble(models: Sequence[Predictor | str | Path], metadata: dict | None = None) -> EnsembleModel:
+def ensemble(models: Sequence[Predictor | str | Path], metadata: dict | None = None, *,
+             embed_foundation: bool = False) -> EnsembleModel:
     """An :class:`EnsembleModel` of ``models``: TensorModels or paths (run folders, model files).
 
     An ensemble among ``models`` contributes its members one by one (each counts as much as any
     other member), so ``ensemble(["default", "runs/new"])`` adds a member to the bundled model.
+    ``embed_foundation``: members on foundation features save the frozen checkpoint's weights in the
+    ensemble's file (:meth:`~tensorprop.foundation_model.FoundationTensorModel.embedded`), which then
+    predicts with no checkpoint on disk.
     """
     names, loaded = [], []
     for i, m in enumerate(models):
@@ -250,4 +254,6 @@ def ensemble(models: Sequence[Predictor | str | Path], metadata: dict | None = N
         else:
             names.append(name)
             loaded.append(model)
+    if embed_foundation:
+        loaded = [m.embedded() if m.config.foundation is not None else m for m in loaded]
     return EnsembleModel(loaded, names=names, metadata=metadata)

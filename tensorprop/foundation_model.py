@@ -99,7 +99,9 @@ class FoundationTensorModel(TensorModel):
         if self.config.foundation.mode != "frozen":
             raise ConfigError("only a frozen-mode foundation model embeds its checkpoint (a fine-tuned one holds "
                               "its trained layers and references the rest)")
-        self.source.model  # noqa: B018  (the checkpoint is found now, not at save time)
+        if getattr(self.source, "model", None) is None:  # found now, not at save time
+            raise ConfigError(f"model.foundation.name {self.config.foundation.name!r}: not a foundation checkpoint "
+                              "whose weights a model file can embed")
         out = self.with_params(self.params)
         out.embed_foundation = True
         return out
