@@ -22,11 +22,13 @@ architecture's shared compiled function), so that memory is one member's, not al
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .api import Model, Predictor, apply_network
 from .compiled import shared_jit
@@ -99,6 +101,16 @@ def stacked_apply(configs: tuple, params: Sequence, stats: Sequence, batch) -> d
         for j, k in enumerate(ks):
             outputs[k] = {key: value[j] for key, value in out.items()}
     return ensemble_mean(outputs)
+
+
+def module_digest(module: dict) -> str:
+    """SHA256 over a parameter module's names, shapes, dtypes and bytes: equal digests, equal modules."""
+    h = hashlib.sha256()
+    for name in sorted(module):
+        value = np.ascontiguousarray(np.asarray(module[name]))
+        h.update(f"{name}:{value.dtype.str}:{value.shape};".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
 
 
 def feature_key(config) -> tuple:
@@ -198,18 +210,35 @@ class EnsembleModel(Predictor):
                              metadata={**self.metadata, **(metadata or {})})
 
     def save(self, path: str | Path) -> Path:
-        """One model file: every member's parameters and statistics under ``member<i>:`` prefixes."""
-        params = {f"member{i}:{module}": d for i, m in enumerate(self.members)
-                  for module, d in m.file_params().items()}
+        """One model file: every member's parameters and statistics under ``member<i>:`` prefixes; a parameter
+        module identical to an earlier member's (e.g. the same embedded foundation checkpoint) is stored once,
+        the header's ``shared_modules`` naming where it is."""
+        params, shared, seen = {}, {}, {}
+        for i, m in enumerate(self.members):
+            for module, d in m.file_params().items():
+                key = f"member{i}:{module}"
+                digest = module_digest(d)
+                if digest in seen:
+                    shared[key] = seen[digest]
+                else:
+                    seen[digest] = key
+                    params[key] = d
         stats = {f"member{i}:{k}": v for i, m in enumerate(self.members) for k, v in m.stats.items()}
         meta = {"model_kind": MODEL_KIND, "elements": self.elements, "metadata": self.metadata,
                 "members": [{"name": n, **m.file_header()} for n, m in zip(self.member_names, self.members)]}
+        if shared:
+            meta["shared_modules"] = shared
         return write_model_file(path, params, stats, meta)
 
     @classmethod
     def from_file_contents(cls, path, params: dict, stats: dict, meta: dict) -> "EnsembleModel":
         if meta.get("model_kind") != MODEL_KIND or not isinstance(meta.get("members"), list):
             raise CheckpointError(f"{path}: not an ensemble model file")
+        shared = meta.get("shared_modules") or {}
+        missing = sorted(v for v in shared.values() if v not in params)
+        if not isinstance(shared, dict) or missing:
+            raise CheckpointError(f"{path}: shared parameter module(s) {', '.join(missing) or shared!r} not in the file")
+        params = {**params, **{key: params[source] for key, source in shared.items()}}
         members = []
         for i, header in enumerate(meta["members"]):
             prefix = f"member{i}:"

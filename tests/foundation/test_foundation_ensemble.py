@@ -85,10 +85,15 @@ def nequix_heads():
 def test_embedded_checkpoint_predicts_without_the_file(nequix_heads, tmp_path, monkeypatch):
     import tensorprop.foundation.lookup as lookup
 
+    from tensorprop.model_file import read_model_file
+
     own = _trained_like({**TINY, "cutoff": nequix_heads.config.cutoff}, 0, elements=None)
-    ens = ensemble([own, nequix_heads], embed_foundation=True)
+    other_heads = _tiny_foundation_model("square", seed=3, name="nequix-mp-1")
+    ens = ensemble([own, nequix_heads, other_heads], embed_foundation=True)
     path = ens.save(tmp_path / "embedded.npz")
-    assert path.stat().st_size > 2_000_000  # the checkpoint's 2.8 MB of weights are in it
+    # the checkpoint's 2.8 MB of weights are in it, once for both members that read it
+    assert 2_500_000 < path.stat().st_size < 4_000_000
+    assert read_model_file(path)[2]["shared_modules"] == {"member2:foundation_checkpoint": "member1:foundation_checkpoint"}
     c = wurtzite_zno()
     want = ens.predict(c)
     # nowhere to find nequix-mp-1.nqx, and no download allowed: the file alone must do
