@@ -192,9 +192,14 @@ class Model(Predictor):
         return {**self.task.kind_header(), "model_config": config_to_dict(self.config), **self.task.options_header(self.arch),
                 "elements": self.elements, "metadata": self.metadata}
 
+    def file_params(self) -> dict:
+        """The parameter modules its model file holds: the trained weights (a foundation model may add the
+        frozen weights it embeds)."""
+        return self.params
+
     def save(self, path: str | Path) -> Path:
         """Write a versioned ``.npz`` model file (see :mod:`tensorprop.model_file`)."""
-        return write_model_file(path, self.params, self.stats, self.file_header())
+        return write_model_file(path, self.file_params(), self.stats, self.file_header())
 
     @classmethod
     def load(cls, path: str | Path) -> "Model":

@@ -189,7 +189,7 @@ def _predict_charges(args, model, crystals, structures) -> int:
 def cmd_ensemble(args) -> int:
     from .ensemble import ensemble
 
-    model = ensemble(args.models)
+    model = ensemble(args.models, embed_foundation=args.embed_foundation)
     path = model.save(args.out)
     print(f"{path}: {model!r} (members: {', '.join(args.models)})")
     return 0
@@ -406,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
                                         "model that predicts their mean")
     p.add_argument("models", nargs="+", help="run folders or model .npz files")
     p.add_argument("--out", required=True, help="model file to write (.npz)")
+    p.add_argument("--embed-foundation", action="store_true",
+                   help="write the frozen foundation checkpoint of members on foundation features into the file "
+                        "(a few MB; the file then predicts without the checkpoint on disk; MIT notice: "
+                        "tensorprop/foundation/LICENSE-nequix)")
     p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("data", help="generate reference data with PySCF (needs tensorprop[qm])")

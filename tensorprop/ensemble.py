@@ -8,7 +8,10 @@ The members' disagreement comes with the mean: a rotation-invariant spread per a
 structure (eps_inf), which flags predictions to distrust (BENCHMARKS.md measures how well it does).
 
 Members may differ in architecture and in training data (e.g. a Z*-only run, an eps-only run and
-runs with other seeds); they must share the neighbour-graph cutoff, since one graph feeds them all.
+runs with other seeds) and in backbone: heads on frozen foundation features (``model.task: foundation``,
+frozen mode) join members of tensorprop's own backbone; the batch then carries the foundation features
+beside the graph, computed once for all such members, which must read the same features (checkpoint
+and layers). Members share the neighbour-graph cutoff, since one graph feeds them all.
 Prediction costs about the members' summed cost. One compiled function runs them all: members of
 one architecture are stacked and vmapped (a five-member ensemble compiles once per padded shape,
 shared with every ensemble of the same member architectures); batches with more than
@@ -19,20 +22,24 @@ architecture's shared compiled function), so that memory is one member's, not al
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from .api import Model, Predictor, TensorModel, apply_network
+from .api import Model, Predictor, apply_network
 from .compiled import shared_jit
+from .data.batching import graph_part
 from .errors import CheckpointError, ConfigError
-from .loading import load_model, register_kind
+from .loading import MODEL_FILE_KINDS, load_model, register_kind
 from .memory import SEQUENTIAL_EDGES
 from .model_file import write_model_file
 from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_LOG, EPSILON_SPREAD
 from .physics.tensors import epsilon_from_log
+from .tasks import task_of
 
 __all__ = ["EnsembleModel", "ensemble", "ensemble_mean", "member_spread", "SEQUENTIAL_EDGES"]
 
@@ -89,10 +96,33 @@ def stacked_apply(configs: tuple, params: Sequence, stats: Sequence, batch) -> d
         stack = lambda *xs: jnp.stack([jnp.asarray(x) for x in xs])  # noqa: E731
         p = jax.tree.map(stack, *[params[k] for k in ks])
         s = jax.tree.map(stack, *[stats[k] for k in ks])
-        out = jax.vmap(functools.partial(apply_network, config), in_axes=(0, 0, None))(p, s, batch)
+        inputs = task_of(config).network_input(batch)  # the graph, or graph + foundation features
+        out = jax.vmap(functools.partial(apply_network, config), in_axes=(0, 0, None))(p, s, inputs)
         for j, k in enumerate(ks):
             outputs[k] = {key: value[j] for key, value in out.items()}
     return ensemble_mean(outputs)
+
+
+def module_digest(module: dict) -> str:
+    """SHA256 over a parameter module's names, shapes, dtypes and bytes: equal digests, equal modules."""
+    h = hashlib.sha256()
+    for name in sorted(module):
+        value = np.ascontiguousarray(np.asarray(module[name]))
+        h.update(f"{name}:{value.dtype.str}:{value.shape};".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
+
+
+def feature_key(config) -> tuple:
+    """What fixes the foundation features a model reads: checkpoint name and SHA256, layers, feature irreps."""
+    fc = config.foundation
+    return fc.name, fc.sha256, tuple(fc.layers), fc.feature_irreps
+
+
+def describe_features(config) -> str:
+    """The foundation features a model reads, for messages."""
+    fc = config.foundation
+    return f"{fc.name} {fc.sha256[:12]}, layers {list(fc.layers) or 'all'}"
 
 
 class EnsembleModel(Predictor):
@@ -100,7 +130,8 @@ class EnsembleModel(Predictor):
     :class:`~tensorprop.api.Model` and stands in wherever one is expected (``predict``, ``predict_many``,
     ``apply``, ``with_params``, ``save``, ``targets``, ``elements``, ``task``).
 
-    ``members``: TensorModels with equivariant or Cartesian heads (not field models), one cutoff.
+    ``members``: TensorModels with equivariant or Cartesian heads (not field models) and frozen-mode
+    foundation-feature models (all of these reading the same features), one cutoff.
     ``config`` is the first member's (its cutoff is every member's); ``targets`` is the union of the
     members' targets; ``elements`` the atomic numbers that every member saw in training; ``metadata``
     the training data set and size when all members share them (each member keeps its own metadata).
@@ -121,6 +152,14 @@ class EnsembleModel(Predictor):
             if m.config.cutoff != members[0].config.cutoff:
                 raise ConfigError(f"{name}: cutoff {m.config.cutoff} A differs from {names[0]}'s "
                                   f"{members[0].config.cutoff} A; ensemble members share one neighbour graph")
+        readers = [(n, m) for n, m in zip(names, members) if m.config.foundation is not None]
+        for name, m in readers[1:]:
+            if feature_key(m.config) != feature_key(readers[0][1].config):
+                raise ConfigError(f"{name}: reads other foundation features ({describe_features(m.config)}) than "
+                                  f"{readers[0][0]} ({describe_features(readers[0][1].config)}); ensemble members "
+                                  "share one batch of features")
+        #: the member that supplies the foundation features of a batch (None: no member reads any)
+        self._feature_reader = readers[0][1] if readers else None
         self.members = members
         self.member_names = names
         self.config = members[0].config
@@ -135,6 +174,12 @@ class EnsembleModel(Predictor):
         configs = tuple(m.config for m in members)
         self._apply = shared_jit(("ensemble", configs), lambda: functools.partial(stacked_apply, configs))
 
+    def _network_inputs(self, batch, idx, items):
+        """The batch, with the foundation features of its structures when a member reads them."""
+        if self._feature_reader is None:
+            return batch
+        return self._feature_reader._network_inputs(batch, idx, items)
+
     def apply(self, params, stats, batch) -> dict:
         """Padded batch -> the members' mean ``born_charges`` (N, 3, 3), ``epsilon``/``epsilon_log`` (G, 3, 3).
         ``params`` and ``stats`` are tuples with one entry per member."""
@@ -143,14 +188,14 @@ class EnsembleModel(Predictor):
     def _evaluate(self, batch, progress: bool = False) -> dict:
         """The compiled mean over members of one padded batch: vmapped members, or (a batch of more than
         :data:`SEQUENTIAL_EDGES` edges) one member after another, at one member's peak memory."""
-        if batch.senders.shape[0] <= SEQUENTIAL_EDGES:
+        if graph_part(batch).senders.shape[0] <= SEQUENTIAL_EDGES:
             return self._apply(self.params, self.stats, batch)
         members = self.members
         if progress:
             from tqdm.auto import tqdm
 
             members = tqdm(members, desc="ensemble members", unit="member")
-        return ensemble_mean([jax.device_get(m._evaluate(batch)) for m in members])
+        return ensemble_mean([jax.device_get(m._evaluate(m.task.network_input(batch))) for m in members])
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -165,17 +210,35 @@ class EnsembleModel(Predictor):
                              metadata={**self.metadata, **(metadata or {})})
 
     def save(self, path: str | Path) -> Path:
-        """One model file: every member's parameters and statistics under ``member<i>:`` prefixes."""
-        params = {f"member{i}:{module}": d for i, m in enumerate(self.members) for module, d in m.params.items()}
+        """One model file: every member's parameters and statistics under ``member<i>:`` prefixes; a parameter
+        module identical to an earlier member's (e.g. the same embedded foundation checkpoint) is stored once,
+        the header's ``shared_modules`` naming where it is."""
+        params, shared, seen = {}, {}, {}
+        for i, m in enumerate(self.members):
+            for module, d in m.file_params().items():
+                key = f"member{i}:{module}"
+                digest = module_digest(d)
+                if digest in seen:
+                    shared[key] = seen[digest]
+                else:
+                    seen[digest] = key
+                    params[key] = d
         stats = {f"member{i}:{k}": v for i, m in enumerate(self.members) for k, v in m.stats.items()}
         meta = {"model_kind": MODEL_KIND, "elements": self.elements, "metadata": self.metadata,
                 "members": [{"name": n, **m.file_header()} for n, m in zip(self.member_names, self.members)]}
+        if shared:
+            meta["shared_modules"] = shared
         return write_model_file(path, params, stats, meta)
 
     @classmethod
     def from_file_contents(cls, path, params: dict, stats: dict, meta: dict) -> "EnsembleModel":
         if meta.get("model_kind") != MODEL_KIND or not isinstance(meta.get("members"), list):
             raise CheckpointError(f"{path}: not an ensemble model file")
+        shared = meta.get("shared_modules") or {}
+        missing = sorted(v for v in shared.values() if v not in params)
+        if not isinstance(shared, dict) or missing:
+            raise CheckpointError(f"{path}: shared parameter module(s) {', '.join(missing) or shared!r} not in the file")
+        params = {**params, **{key: params[source] for key, source in shared.items()}}
         members = []
         for i, header in enumerate(meta["members"]):
             prefix = f"member{i}:"
@@ -183,7 +246,12 @@ class EnsembleModel(Predictor):
             s = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
             if not p:
                 raise CheckpointError(f"{path}: no parameters for ensemble member {i} ({header.get('name')})")
-            members.append(TensorModel.from_file_contents(f"{path} (member {i})", p, s, header))
+            kind = header.get("model_kind", "tensors")
+            reader = MODEL_FILE_KINDS.get(kind) if kind != MODEL_KIND else None
+            if reader is None:
+                raise CheckpointError(f"{path}: ensemble member {i} ({header.get('name')}) is of kind {kind!r}, "
+                                      "which an ensemble cannot hold")
+            members.append(reader.from_file_contents(f"{path} (member {i})", p, s, header))
         return cls(members, names=[h.get("name", f"member {i}") for i, h in enumerate(meta["members"])],
                    metadata=meta.get("metadata"))
 
@@ -195,11 +263,15 @@ class EnsembleModel(Predictor):
 register_kind(MODEL_KIND, EnsembleModel)
 
 
-def ensemble(models: Sequence[Predictor | str | Path], metadata: dict | None = None) -> EnsembleModel:
+def ensemble(models: Sequence[Predictor | str | Path], metadata: dict | None = None, *,
+             embed_foundation: bool = False) -> EnsembleModel:
     """An :class:`EnsembleModel` of ``models``: TensorModels or paths (run folders, model files).
 
     An ensemble among ``models`` contributes its members one by one (each counts as much as any
     other member), so ``ensemble(["default", "runs/new"])`` adds a member to the bundled model.
+    ``embed_foundation``: members on foundation features save the frozen checkpoint's weights in the
+    ensemble's file (:meth:`~tensorprop.foundation_model.FoundationTensorModel.embedded`), which then
+    predicts with no checkpoint on disk.
     """
     names, loaded = [], []
     for i, m in enumerate(models):
@@ -211,4 +283,6 @@ def ensemble(models: Sequence[Predictor | str | Path], metadata: dict | None = N
         else:
             names.append(name)
             loaded.append(model)
+    if embed_foundation:
+        loaded = [m.embedded() if m.config.foundation is not None else m for m in loaded]
     return EnsembleModel(loaded, names=names, metadata=metadata)

@@ -22,11 +22,11 @@ from ..data.graph import Graph, build_graph
 from ..data.records import Crystal
 from ..errors import DataError
 from .architecture import NequixArchitecture
-from .checkpoint import read_checkpoint
+from .checkpoint import params_from_records, read_checkpoint, records_of
 from .lookup import resolve_foundation_model
 from .potential import batch_features, energy_forces_stress
 
-__all__ = ["FoundationModel", "load_foundation_model", "padded_size"]
+__all__ = ["FoundationModel", "load_foundation_model", "foundation_model_from_records", "padded_size"]
 
 
 def padded_size(n: int, *, steps_per_octave: int = 8, minimum: int = 8) -> int:
@@ -104,6 +104,11 @@ class FoundationModel:
         """Per-layer hidden node features [N, irreps] of a padded batch (see :func:`features`)."""
         return _jit_features(self.params, self.arch, batch)
 
+    def records(self) -> list[np.ndarray]:
+        """The weights in the checkpoint's leaf order (what a model file embeds, see
+        :func:`foundation_model_from_records`)."""
+        return records_of(self.arch, jax.device_get(self.params))
+
 
 _jit_features = jax.jit(batch_features, static_argnums=1)
 
@@ -113,6 +118,15 @@ def _load(path: str, sha256: str, name: str) -> FoundationModel:
     config, arch, params = read_checkpoint(path)
     params = jax.tree_util.tree_map(jax.numpy.asarray, params)  # on the device once, not at every call
     return FoundationModel(name=name, path=Path(path), sha256=sha256, config=config, arch=arch, params=params)
+
+
+def foundation_model_from_records(name: str, sha256: str, config: dict, records, source: str) -> FoundationModel:
+    """The foundation model of checkpoint ``name`` (file digest ``sha256``) from its JSON config and its weights in
+    leaf order (:meth:`FoundationModel.records`), e.g. as embedded in a model file; ``source`` names them in errors
+    (CheckpointError for a weight of the wrong shape or count)."""
+    arch = NequixArchitecture.from_config(config, source)
+    params = jax.tree_util.tree_map(jax.numpy.asarray, params_from_records(arch, records, source))
+    return FoundationModel(name=name, path=Path(source), sha256=sha256, config=config, arch=arch, params=params)
 
 
 def load_foundation_model(name_or_path: str | os.PathLike = "nequix-mp-1-pft", *, sha256: str | None = None,

@@ -33,8 +33,9 @@ class NequixFeatureSource:
     """Features of the Nequix checkpoint ``name`` (a published name or a path), checked against ``sha256``
     when given; see :class:`tensorprop.foundation.sources.FeatureSource` for the attributes."""
 
-    def __init__(self, name: str, sha256: str = ""):
-        self.model = load_foundation_model(name, sha256=sha256 or None)
+    def __init__(self, name: str, sha256: str = "", model=None):
+        # ``model``: an already loaded FoundationModel (e.g. embedded in a model file) instead of a lookup
+        self.model = model if model is not None else load_foundation_model(name, sha256=sha256 or None)
         self.name, self.sha256, self.cutoff = name, self.model.sha256, float(self.model.cutoff)
         self.elements = frozenset(int(z) for z in self.model.arch.atomic_numbers)
         probe = Crystal(numbers=[min(self.elements)] * 2, positions=[[0, 0, 0], [1.2, 1.2, 1.2]], cell=np.eye(3) * 9,

@@ -158,6 +158,11 @@ class Task:
         """Example arguments of the network's ``init`` (their shapes fix the parameters' shapes)."""
         raise NotImplementedError
 
+    def network_input(self, batch):
+        """What this task's network reads of a padded batch that may carry more (an ensemble's batch holds the
+        graph and, when a member reads foundation features, the features too): by default the batch itself."""
+        return batch
+
 
 def register(task: Task) -> Task:
     """Add ``task`` to :data:`TASKS` and its :meth:`Task.validate` to the config's checks (its module does this

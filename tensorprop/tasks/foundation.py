@@ -48,7 +48,14 @@ class FoundationTask(TensorsTask):
         width = e3nn.Irreps(config.foundation.feature_irreps).dim
         return (FeatureBatch(batch, np.zeros((batch.numbers.shape[0], width), np.float32)),)
 
+    def network_input(self, batch):
+        return batch  # the FeatureBatch: the graph and the features
+
+    def ensemble_member_ok(self, config) -> bool:
+        """Frozen heads only: a fine-tuned model recomputes its last layers on a graph of the checkpoint's cutoff."""
+        return config.foundation.mode == "frozen"
+
 
 FOUNDATION = register(FoundationTask(name="foundation", model_kind="foundation",
                                      outputs=(BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD), loss=loss_fn,
-                                     evaluate=evaluate_tensors))
+                                     evaluate=evaluate_tensors, ensemble_member=True))

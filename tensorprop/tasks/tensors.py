@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..config import MOLECULAR_TARGETS, TARGETS, BatchConfig, FitConfig
-from ..data.batching import example_batch, make_labelled_batches, prediction_batches, tensor_collate, training_stream
+from ..data.batching import example_batch, graph_part, make_labelled_batches, prediction_batches, tensor_collate, training_stream
 from ..data.convert import as_crystal
 from ..data.graph import build_graph
 from ..data.validate import MIN_DISTANCE, check_crystal, check_graph_distances
@@ -167,6 +167,10 @@ class TensorsTask(Task):
     def ensemble_member_ok(self, config) -> bool:
         """Whether a model of ``config`` may join an ensemble (heads that are a mean of readouts: not field heads)."""
         return config.head != "field"
+
+    def network_input(self, batch):
+        """The graph: the backbone reads nothing else (an ensemble's batch may also carry foundation features)."""
+        return graph_part(batch)
 
 
 TENSORS = register(TensorsTask(name="tensors", model_kind="tensors",

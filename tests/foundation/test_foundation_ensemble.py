@@ -1,0 +1,129 @@
+"""Ensembles that join heads on frozen foundation features with members of tensorprop's own backbone, and
+model files that embed the frozen foundation checkpoint (the bundled model's case)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import tensorprop
+from tensorprop import testing as tpt
+from tensorprop.ensemble import ensemble
+from tensorprop.errors import CheckpointError, ConfigError
+from tensorprop.physics.tensors import log_epsilon
+from tests.conftest import SHARED, TINY, triclinic, wurtzite_zno
+from tests.foundation.test_foundation_heads import _tiny_foundation_model
+from tests.test_ensemble import _trained_like
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """A tensors member (own backbone, cutoff 4 A) and a foundation-heads member on the stand-in features."""
+    own = _trained_like(TINY, 0, elements=None)
+    heads = _tiny_foundation_model("square")
+    return own, heads, ensemble([own, heads])
+
+
+def test_mixed_ensemble_is_the_mean_of_its_members(mixed):
+    own, heads, ens = mixed
+    c = triclinic()
+    outs = [own.predict(c), heads.predict(c)]
+    got = ens.predict(c)
+    np.testing.assert_allclose(got["born_charges"], (outs[0]["born_charges"] + outs[1]["born_charges"]) / 2, atol=2e-5)
+    want = (log_epsilon(outs[0]["epsilon"]) + log_epsilon(outs[1]["epsilon"])) / 2
+    np.testing.assert_allclose(log_epsilon(got["epsilon"]), want, atol=2e-4)
+    assert np.abs(outs[0]["born_charges"] - outs[1]["born_charges"]).max() > 1e-2  # the mean is a real test
+    assert got["born_charges_spread"].min() > 1e-3 and float(got["epsilon_spread"]) > 1e-4
+
+
+@pytest.mark.parametrize("improper", [False, True])
+def test_mixed_ensemble_physics(mixed, improper):
+    predict = mixed[2].predict
+    for c in (triclinic(), wurtzite_zno()):
+        tpt.check_rotation(predict, c, tpt.random_rotation(11, improper=improper))
+        tpt.check_translation(predict, c, np.array([0.4, -1.3, 2.2]))
+        tpt.check_sum_rule(predict, c)
+        tpt.check_epsilon_physical(predict, c)
+    c = wurtzite_zno()
+    tpt.check_permutation(predict, c, np.arange(c.n_atoms)[::-1])
+
+
+def test_mixed_ensemble_file_round_trip(mixed, tmp_path):
+    ens = mixed[2]
+    loaded = tensorprop.load_model(ens.save(tmp_path / "mixed.npz"))
+    assert [type(m).__name__ for m in loaded.members] == ["TensorModel", "FoundationTensorModel"]
+    c = wurtzite_zno()
+    a, b = ens.predict(c), loaded.predict(c)
+    for key in ("born_charges", "epsilon", "born_charges_spread"):
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_members_must_read_the_same_features(mixed):
+    own, heads, _ = mixed
+    fc = dataclasses.replace(heads.config.foundation, sha256="1" * 64)
+    other = type(heads)(dataclasses.replace(heads.config, foundation=fc), heads.params, source=heads.source)
+    with pytest.raises(ConfigError, match=r"model 2: reads other foundation features .* share one batch of features"):
+        ensemble([own, heads, other])
+    tuned = type(heads)(dataclasses.replace(heads.config, foundation=dataclasses.replace(
+        heads.config.foundation, mode="finetune")), heads.params, source=heads.source)
+    with pytest.raises(ConfigError, match="model 1: .* is not a crystal-tensor model"):
+        ensemble([own, tuned])
+    with pytest.raises(ConfigError, match="not a foundation checkpoint whose weights a model file can embed"):
+        heads.embedded()  # the stand-in source has no checkpoint
+
+
+@pytest.fixture(scope="module")
+def nequix_heads():
+    if not (SHARED / "models" / "nequix-mp-1.nqx").is_file():
+        pytest.skip(f"{SHARED / 'models'}: no nequix-mp-1.nqx")
+    return _tiny_foundation_model("square", name="nequix-mp-1")
+
+
+@pytest.mark.slow
+def test_embedded_checkpoint_predicts_without_the_file(nequix_heads, tmp_path, monkeypatch):
+    import tensorprop.foundation.lookup as lookup
+
+    from tensorprop.model_file import read_model_file
+
+    own = _trained_like({**TINY, "cutoff": nequix_heads.config.cutoff}, 0, elements=None)
+    other_heads = _tiny_foundation_model("square", seed=3, name="nequix-mp-1")
+    ens = ensemble([own, nequix_heads, other_heads], embed_foundation=True)
+    path = ens.save(tmp_path / "embedded.npz")
+    # the checkpoint's 2.8 MB of weights are in it, once for both members that read it
+    assert 2_500_000 < path.stat().st_size < 4_000_000
+    assert read_model_file(path)[2]["shared_modules"] == {"member2:foundation_checkpoint": "member1:foundation_checkpoint"}
+    c = wurtzite_zno()
+    want = ens.predict(c)
+    # nowhere to find nequix-mp-1.nqx, and no download allowed: the file alone must do
+    monkeypatch.setenv("TENSORPROP_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path / "no-cache"))
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the embedded checkpoint was looked up")
+
+    monkeypatch.setattr(lookup, "download_checked", no_download)
+    loaded = tensorprop.load_model(path)
+    assert loaded.members[1].embed_foundation
+    got = loaded.predict(c)
+    np.testing.assert_array_equal(got["born_charges"], want["born_charges"])
+    np.testing.assert_array_equal(got["epsilon"], want["epsilon"])
+    # saved again, it still holds the weights
+    again = tensorprop.load_model(loaded.save(tmp_path / "again.npz"))
+    np.testing.assert_array_equal(again.predict(c)["born_charges"], want["born_charges"])
+
+
+def test_damaged_embedded_checkpoint_is_one_line(nequix_heads, tmp_path):
+    from tensorprop.foundation_model import EMBEDDED, FoundationTensorModel
+    from tensorprop.model_file import read_model_file
+
+    path = nequix_heads.embedded().save(tmp_path / "heads.npz")
+    params, stats, meta = read_model_file(path)
+    params[EMBEDDED]["0003"] = params[EMBEDDED]["0003"][:-1]
+    with pytest.raises(CheckpointError, match=r"heads.npz \(embedded nequix-mp-1\): corrupt checkpoint: weight 4 of"):
+        FoundationTensorModel.from_file_contents(path, params, stats, meta)
+    params, stats, meta = read_model_file(path)
+    meta.pop(EMBEDDED)
+    with pytest.raises(CheckpointError, match="heads.npz: embedded foundation weights without a header"):
+        FoundationTensorModel.from_file_contents(path, params, stats, meta)
