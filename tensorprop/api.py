@@ -192,6 +192,11 @@ class Model(Predictor):
         return {**self.task.kind_header(), "model_config": config_to_dict(self.config), **self.task.options_header(self.arch),
                 "elements": self.elements, "metadata": self.metadata}
 
+    def embedded(self) -> "Model":
+        """The model whose file holds every weight it predicts with: itself (a foundation-feature model
+        overrides this to embed the frozen checkpoint it references)."""
+        return self
+
     def file_params(self) -> dict:
         """The parameter modules its model file holds: the trained weights (a foundation model may add the
         frozen weights it embeds)."""

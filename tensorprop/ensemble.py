@@ -113,18 +113,6 @@ def module_digest(module: dict) -> str:
     return h.hexdigest()
 
 
-def feature_key(config) -> tuple:
-    """What fixes the foundation features a model reads: checkpoint name and SHA256, layers, feature irreps."""
-    fc = config.foundation
-    return fc.name, fc.sha256, tuple(fc.layers), fc.feature_irreps
-
-
-def describe_features(config) -> str:
-    """The foundation features a model reads, for messages."""
-    fc = config.foundation
-    return f"{fc.name} {fc.sha256[:12]}, layers {list(fc.layers) or 'all'}"
-
-
 class EnsembleModel(Predictor):
     """Trained tensor models averaged (see the module docstring); predicts, saves and loads like a
     :class:`~tensorprop.api.Model` and stands in wherever one is expected (``predict``, ``predict_many``,
@@ -152,12 +140,13 @@ class EnsembleModel(Predictor):
             if m.config.cutoff != members[0].config.cutoff:
                 raise ConfigError(f"{name}: cutoff {m.config.cutoff} A differs from {names[0]}'s "
                                   f"{members[0].config.cutoff} A; ensemble members share one neighbour graph")
-        readers = [(n, m) for n, m in zip(names, members) if m.config.foundation is not None]
+        readers = [(n, m) for n, m in zip(names, members) if m.task.features_read(m.config) is not None]
         for name, m in readers[1:]:
-            if feature_key(m.config) != feature_key(readers[0][1].config):
-                raise ConfigError(f"{name}: reads other foundation features ({describe_features(m.config)}) than "
-                                  f"{readers[0][0]} ({describe_features(readers[0][1].config)}); ensemble members "
-                                  "share one batch of features")
+            mine, first = m.task.features_read(m.config), readers[0][1].task.features_read(readers[0][1].config)
+            if mine != first:
+                raise ConfigError(f"{name}: reads other foundation features ({mine[0]} {mine[1][:12]}, layers "
+                                  f"{list(mine[2]) or 'all'}) than {readers[0][0]} ({first[0]} {first[1][:12]}, layers "
+                                  f"{list(first[2]) or 'all'}); ensemble members share one batch of features")
         #: the member that supplies the foundation features of a batch (None: no member reads any)
         self._feature_reader = readers[0][1] if readers else None
         self.members = members
@@ -284,5 +273,5 @@ def ensemble(models: Sequence[Predictor | str | Path], metadata: dict | None = N
             names.append(name)
             loaded.append(model)
     if embed_foundation:
-        loaded = [m.embedded() if m.config.foundation is not None else m for m in loaded]
+        loaded = [m.embedded() for m in loaded]
     return EnsembleModel(loaded, names=names, metadata=metadata)

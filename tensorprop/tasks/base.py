@@ -158,6 +158,11 @@ class Task:
         """Example arguments of the network's ``init`` (their shapes fix the parameters' shapes)."""
         raise NotImplementedError
 
+    def features_read(self, config) -> tuple | None:
+        """What fixes the precomputed per-atom features a model of ``config`` reads besides the graph (models that
+        read the same can share one batch of them): None when it reads none."""
+        return None
+
     def network_input(self, batch):
         """What this task's network reads of a padded batch that may carry more (an ensemble's batch holds the
         graph and, when a member reads foundation features, the features too): by default the batch itself."""

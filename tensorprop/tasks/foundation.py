@@ -51,6 +51,11 @@ class FoundationTask(TensorsTask):
     def network_input(self, batch):
         return batch  # the FeatureBatch: the graph and the features
 
+    def features_read(self, config) -> tuple:
+        """(checkpoint name, SHA256, layers, feature irreps)."""
+        fc = config.foundation
+        return fc.name, fc.sha256, tuple(fc.layers), fc.feature_irreps
+
     def ensemble_member_ok(self, config) -> bool:
         """Frozen heads only: a fine-tuned model recomputes its last layers on a graph of the checkpoint's cutoff."""
         return config.foundation.mode == "frozen"
