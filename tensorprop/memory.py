@@ -5,7 +5,8 @@ one architecture's shared prediction function once at a reference shape (:data:`
 and divides its arguments, outputs and temporaries by the padded edge count; the network's cost grows
 linearly with the edges (at the reference's ~32 edges per atom). :func:`prediction_bytes` scales
 that to a structure, for one network or an ensemble (members at once, or one after another above
-:data:`SEQUENTIAL_EDGES` edges).
+:data:`SEQUENTIAL_EDGES` edges). A member on foundation features counts its heads only: its features come
+before, from the checkpoint's own network in batches of its own budget, which this estimate leaves out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import jax
 import numpy as np
 
 from .data.batching import collate, example_graph
-from .tasks.base import compiled_apply, param_shapes
+from .tasks.base import compiled_apply, param_shapes, task_of
 
 __all__ = ["bytes_per_edge", "prediction_bytes", "format_bytes", "REFERENCE_PADDING", "SEQUENTIAL_EDGES"]
 
@@ -46,7 +47,8 @@ def _measured(config, stats_shapes: tuple) -> float:
     params = jax.tree.map(lambda shape: jax.ShapeDtypeStruct(shape, np.float32), param_shapes(config),
                           is_leaf=lambda x: isinstance(x, tuple))
     stats = {k: jax.ShapeDtypeStruct(shape, dtype) for k, shape, dtype in stats_shapes}
-    compiled = compiled_apply(config).lower(params, stats, _reference_batch(config.cutoff)).compile()
+    inputs = task_of(config).prediction_input(config, _reference_batch(config.cutoff))
+    compiled = compiled_apply(config).lower(params, stats, inputs).compile()
     m = compiled.memory_analysis()
     total = m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes
     return total / REFERENCE_PADDING[1]

@@ -158,6 +158,11 @@ class Task:
         """Example arguments of the network's ``init`` (their shapes fix the parameters' shapes)."""
         raise NotImplementedError
 
+    def prediction_input(self, config, graph):
+        """What the prediction function of a model of ``config`` reads for the padded GraphBatch ``graph``, with
+        placeholder values where a model reads more than the graph (e.g. zero features): for shapes and memory."""
+        return graph
+
     def features_read(self, config) -> tuple | None:
         """What fixes the precomputed per-atom features a model of ``config`` reads besides the graph (models that
         read the same can share one batch of them): None when it reads none."""

@@ -44,9 +44,12 @@ class FoundationTask(TensorsTask):
         return assemble_tensors(self.network(config).apply(params, inputs), inputs.graph, stats)
 
     def init_args(self, config) -> tuple:
-        batch = example_batch(config.cutoff)
+        return (self.prediction_input(config, example_batch(config.cutoff)),)
+
+    def prediction_input(self, config, graph) -> FeatureBatch:
+        """``graph`` with zero features of the configured width."""
         width = e3nn.Irreps(config.foundation.feature_irreps).dim
-        return (FeatureBatch(batch, np.zeros((batch.numbers.shape[0], width), np.float32)),)
+        return FeatureBatch(graph, np.zeros((graph.numbers.shape[0], width), graph.positions.dtype))
 
     def network_input(self, batch):
         return batch  # the FeatureBatch: the graph and the features

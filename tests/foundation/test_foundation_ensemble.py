@@ -36,6 +36,11 @@ def test_mixed_ensemble_is_the_mean_of_its_members(mixed):
     np.testing.assert_allclose(log_epsilon(got["epsilon"]), want, atol=2e-4)
     assert np.abs(outs[0]["born_charges"] - outs[1]["born_charges"]).max() > 1e-2  # the mean is a real test
     assert got["born_charges_spread"].min() > 1e-3 and float(got["epsilon_spread"]) > 1e-4
+    # the memory guard measures the foundation member's heads on a batch with features
+    from tensorprop.memory import prediction_bytes
+
+    assert prediction_bytes(ens, 1000) == pytest.approx(prediction_bytes(own, 1000) + prediction_bytes(heads, 1000))
+    assert prediction_bytes(heads, 1000) > 0
 
 
 @pytest.mark.parametrize("improper", [False, True])
