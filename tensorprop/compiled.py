@@ -37,7 +37,7 @@ import json
 import os
 import tempfile
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable
@@ -93,6 +93,7 @@ class SharedFunction:
         self.key = key
         self.jitted = jitted
         self._calls: dict = {}  # input signature -> jitted call of the exported computation (or the plain jit)
+        self._compiled: set = set()  # the signatures whose call has run (compiled) at least once
 
     def __getattr__(self, name):
         return getattr(self.jitted, name)
@@ -109,14 +110,26 @@ class SharedFunction:
     def prepare(self, *args) -> Callable[[], Any]:
         """The traced computation for concrete ``args``, read from disk or traced now (in this thread), as a
         call without arguments that compiles it on first use (or reads the compiled code from JAX's cache)
-        and runs it. XLA's compiler releases the GIL, so the call may go to a worker thread while this one
-        traces another function: the compile of one overlaps the trace and compile of the next."""
+        and runs it; its attribute ``compiles`` says whether it will compile. XLA's compiler releases the
+        GIL, so such a call may go to a worker thread while this one traces another function: the compile
+        of one overlaps the trace and compile of the next (:func:`run_overlapped`)."""
         leaves, treedef = jax.tree.flatten(args)
         signature = (treedef, tuple((np.shape(x), _dtype(x)) for x in leaves))
         call = self._calls.get(signature)
         if call is None:
             call = self._calls[signature] = self._exported_call(signature)
-        return functools.partial(call, *leaves)
+        if signature in self._compiled:
+            prepared = functools.partial(call, *leaves)
+            prepared.compiles = False
+            return prepared
+
+        def first_call():
+            out = call(*leaves)
+            self._compiled.add(signature)
+            return out
+
+        first_call.compiles = True
+        return first_call
 
     def _exported_call(self, signature) -> Callable:
         """The jitted call of the exported computation for ``signature`` (read from disk, or traced and written)."""
@@ -159,17 +172,26 @@ class SharedFunction:
 def run_overlapped(prepared: Iterable[Callable[[], Callable[[], Any]]]) -> list:
     """Run the calls that the items of ``prepared`` make (each a ``lambda: shared.prepare(*args)``), in order,
     overlapping each one's XLA compile with the preparation (tracing) of the next: preparations run in this
-    thread one after another, the calls they return in worker threads. -> the calls' results, in order.
+    thread one after another, the calls that compile (``SharedFunction.prepare``'s ``compiles``) in worker
+    threads. -> the calls' results, in order.
 
     On a cold start of an ensemble of two architectures this makes the wall time about trace + compile of the
-    slower group instead of the sum of both; once compiled, the calls only run (at most a few ms of thread
-    overhead)."""
+    slower group instead of the sum of both; calls already compiled run here, one after another (two
+    executables at once would only share the cores)."""
     prepared = list(prepared)
-    if len(prepared) == 1:
-        return [prepared[0]()()]
-    with ThreadPoolExecutor(max_workers=len(prepared), thread_name_prefix="tensorprop-compile") as pool:
-        futures = [pool.submit(make()) for make in prepared]  # make() traces here; the call compiles there
-        return [f.result() for f in futures]
+    pool, results = None, []
+    try:
+        for make in prepared:
+            call = make()  # traces here (or reads the traced computation from disk)
+            if len(prepared) > 1 and getattr(call, "compiles", True):
+                pool = pool or ThreadPoolExecutor(max_workers=len(prepared), thread_name_prefix="tensorprop-compile")
+                results.append(pool.submit(call))
+            else:
+                results.append(call())
+        return [r.result() if isinstance(r, Future) else r for r in results]
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
 
 
 def cache_dir() -> Path | None:
