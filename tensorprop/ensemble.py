@@ -170,11 +170,12 @@ class EnsembleModel(Predictor):
         """[(compiled function, stacked params, stacked stats)], one per architecture among the members
         (:func:`member_groups`). The function, ``("ensemble", config)`` in :data:`~tensorprop.compiled.TRACES`,
         is :func:`group_apply` of that config, shared by every ensemble with members of it; the stacks are
-        made once, on the host (no compile)."""
+        made once, on the host (no compile), and put on the device."""
         if self._groups is None:
             self._groups = [
                 (shared_jit(("ensemble", config), lambda c=config: functools.partial(group_apply, c)),
-                 stack_members([self.params[k] for k in ks], np), stack_members([self.stats[k] for k in ks], np))
+                 jax.device_put(stack_members([self.params[k] for k in ks], np)),
+                 jax.device_put(stack_members([self.stats[k] for k in ks], np)))
                 for config, ks in member_groups([m.config for m in self.members], self.stats)]
         return self._groups
 
