@@ -158,6 +158,8 @@ class EnsembleModel(Predictor):
                   if all(k in m.metadata and m.metadata[k] == members[0].metadata[k] for m in members)}
         self.metadata = {**shared, **(metadata or {})}
         self._groups = None  # (shared group function, stacked params, stacked stats) per architecture, when first used
+        unverified = [m._unverified for m in members if m._unverified]  # checked by the first prediction
+        self._unverified = ", ".join(unverified) if unverified else None
         layout = tuple(ks for _, ks in member_groups([m.config for m in members], self.stats))
         self._mean = shared_jit(("ensemble mean", layout), lambda: functools.partial(mean_of_groups, layout))
 
@@ -227,7 +229,7 @@ class EnsembleModel(Predictor):
             members.append(TensorModel.from_file_contents(f"{path} (member {i})", p, s, header))
         ens = cls(members, names=[h.get("name", f"member {i}") for i, h in enumerate(meta["members"])],
                   metadata=meta.get("metadata"))
-        if any(m._unverified for m in members):  # checked by the first prediction (Predictor._checked_evaluate)
+        if ens._unverified:  # some member's shapes are checked by the first prediction: an error names the file
             ens._unverified = str(path)
         return ens
 
