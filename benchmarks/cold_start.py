@@ -9,7 +9,7 @@
    (import, model load, first predict = trace + XLA compile or their cache reads, run, second predict);
 3. in this process, with another fresh cache folder: the bundled model's first ``predict_many`` over
    phonon-becs (``--split``; compile included), a second pass (structures/s) and the number of padded
-   shapes compiled for the data set and for one structure (``_cache_size`` of the jitted function).
+   shapes compiled for the data set and for one structure (``_cache_size`` of the shared functions).
 
 Children inherit PYTHONPATH, so the same script times any checkout. Prints JSON with the machine and date.
 """
@@ -74,8 +74,10 @@ def phases_child(poscar: Path, env: dict) -> list:
 
 
 def compiled_count(model) -> int:
-    fn = model._apply
-    return fn._cache_size() if hasattr(fn, "_cache_size") else -1
+    """Padded shapes compiled so far: by the model's shared function, or for an ensemble by each architecture
+    group's (they see the same batches)."""
+    fns = [fn for fn, _, _ in model.compiled_groups()] if hasattr(model, "compiled_groups") else [model._apply]
+    return max(fn._cache_size() if hasattr(fn, "_cache_size") else -1 for fn in fns)
 
 
 def main(argv=None) -> dict:

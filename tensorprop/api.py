@@ -25,7 +25,7 @@ from .errors import CheckpointError, ConfigError, DataError
 from .loading import load_model, register_kind
 from .model_file import read_model_file, write_model_file
 from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD, split_structures
-from .tasks import compiled_apply, init_params, param_shapes, task_of
+from .tasks import compiled_apply, init_params, known_param_shapes, param_shapes, task_of
 from .tasks.tensors import LARGE_STRUCTURE_EDGES, MAX_PREDICT_EDGES, field_model_response
 
 __all__ = ["Model", "TensorModel", "build_model", "load_model", "MAX_PREDICT_EDGES", "apply_network",
@@ -37,6 +37,11 @@ PER_ATOM_OUTPUTS = (BORN_CHARGES, BORN_CHARGES_SPREAD)
 PER_STRUCTURE_OUTPUTS = (EPSILON, EPSILON_SPREAD)
 #: what :meth:`TensorModel.predict_many` returns of what the network gives, in this order
 PREDICTION_OUTPUTS = PER_ATOM_OUTPUTS + PER_STRUCTURE_OUTPUTS
+PARAMETER_MISMATCH = "parameter shapes do not match the network its config describes"
+#: how haiku's ``get_parameter`` refuses parameters at apply time: of another shape, or absent; and how
+#: stacking an ensemble group's members refuses members of one config with parameters of different shapes
+HAIKU_PARAMETER_ERRORS = ("with retrieved shape", "Unable to retrieve parameter",
+                          "all input arrays must have the same shape")
 
 
 class Predictor:
@@ -47,6 +52,8 @@ class Predictor:
 
     #: the model file's ``model_kind`` this class loads (None: the kind of the config's task)
     MODEL_KIND: str | None = None
+    #: the model file whose parameter shapes are still to be checked against the config (see ``_checked_evaluate``)
+    _unverified: str | None = None
 
     @property
     def n_parameters(self) -> int:
@@ -113,10 +120,26 @@ class Predictor:
         for idx, b in batches:
             inputs = self._network_inputs(b, idx, items)
             large = progress and graph_part(b).senders.shape[0] > LARGE_STRUCTURE_EDGES
-            out = jax.device_get(self._evaluate(inputs, progress=large))
+            out = jax.device_get(self._checked_evaluate(inputs, progress=large))
             for i, res in zip(idx, split_structures(out, self.task.outputs, node_slices(graphs, idx))):
                 results[i] = res
         return results
+
+    def _checked_evaluate(self, inputs, progress: bool = False) -> dict:
+        """``_evaluate``, for a model loaded with its parameter shapes unchecked (``_unverified``: its file) the
+        first time checked by the network itself: tracing it, haiku refuses a parameter that is missing or of
+        another shape than the config makes (a computation read from the disk cache was traced with
+        parameters of these very shapes). Such a refusal becomes a CheckpointError naming the file."""
+        if self._unverified is None:
+            return self._evaluate(inputs, progress=progress)
+        try:
+            out = self._evaluate(inputs, progress=progress)
+        except ValueError as exc:
+            if not any(m in str(exc) for m in HAIKU_PARAMETER_ERRORS):
+                raise
+            raise CheckpointError(f"{self._unverified}: {PARAMETER_MISMATCH} ({str(exc).splitlines()[0]})") from None
+        self._unverified = None
+        return out
 
     def _network_inputs(self, batch, idx, items):
         """What the network reads for the padded ``batch`` of ``items[i], i in idx``: the batch itself
@@ -235,8 +258,11 @@ class Model(Predictor):
             raise CheckpointError(f"{path}: incompatible {task_noun(kind)} config: {exc}") from None
         model = cls._create(config, params, stats, charges=options, elements=meta.get("elements"),
                             metadata=meta.get("metadata"))
-        if jax.tree.map(np.shape, params) != param_shapes(model.arch):
-            raise CheckpointError(f"{path}: parameter shapes do not match the network its config describes")
+        shapes = known_param_shapes(model.arch)
+        if shapes is None:  # not known without tracing the network's init (seconds): left to the first prediction
+            model._unverified = str(path)
+        elif jax.tree.map(np.shape, params) != shapes:
+            raise CheckpointError(f"{path}: {PARAMETER_MISMATCH}")
         return model
 
     def __repr__(self):

@@ -31,14 +31,16 @@ versions of jax, e3nn-jax and haiku), so that loading a model in a new process t
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import json
 import os
 import tempfile
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Iterable
 
 import jax
 import jax.export
@@ -47,7 +49,7 @@ import numpy as np
 from .data.registry import cache_dir as registry_cache_dir
 
 __all__ = ["shared_jit", "TRACES", "cache_dir", "enable_compilation_cache", "cached_per_architecture",
-           "code_fingerprint"]
+           "read_per_architecture", "code_fingerprint", "run_overlapped"]
 
 #: traces (compilations) of each shared function, by its key; one per new padded shape
 TRACES: collections.Counter = collections.Counter()
@@ -91,6 +93,7 @@ class SharedFunction:
         self.key = key
         self.jitted = jitted
         self._calls: dict = {}  # input signature -> jitted call of the exported computation (or the plain jit)
+        self._compiled: set = set()  # the signatures whose call has run (compiled) at least once
 
     def __getattr__(self, name):
         return getattr(self.jitted, name)
@@ -99,14 +102,34 @@ class SharedFunction:
         return len(self._calls)
 
     def __call__(self, *args):
-        leaves, treedef = jax.tree.flatten(args)
+        leaves = jax.tree.leaves(args)
         if any(isinstance(x, jax.core.Tracer) for x in leaves):  # inside another transformation: plain jit
             return self.jitted(*args)
+        return self.prepare(*args)()
+
+    def prepare(self, *args) -> Callable[[], Any]:
+        """The traced computation for concrete ``args``, read from disk or traced now (in this thread), as a
+        call without arguments that compiles it on first use (or reads the compiled code from JAX's cache)
+        and runs it; its attribute ``compiles`` says whether it will compile. XLA's compiler releases the
+        GIL, so such a call may go to a worker thread while this one traces another function: the compile
+        of one overlaps the trace and compile of the next (:func:`run_overlapped`)."""
+        leaves, treedef = jax.tree.flatten(args)
         signature = (treedef, tuple((np.shape(x), _dtype(x)) for x in leaves))
         call = self._calls.get(signature)
         if call is None:
             call = self._calls[signature] = self._exported_call(signature)
-        return call(*leaves)
+        if signature in self._compiled:
+            prepared = functools.partial(call, *leaves)
+            prepared.compiles = False
+            return prepared
+
+        def first_call():
+            out = call(*leaves)
+            self._compiled.add(signature)
+            return out
+
+        first_call.compiles = True
+        return first_call
 
     def _exported_call(self, signature) -> Callable:
         """The jitted call of the exported computation for ``signature`` (read from disk, or traced and written)."""
@@ -131,6 +154,7 @@ class SharedFunction:
         try:
             exported = jax.export.export(jax.jit(flat))(*specs)
         except Exception as exc:  # noqa: BLE001 (not exportable, e.g. a custom call jax does not guarantee): plain jit
+            jax.jit(flat).trace(*specs)  # unless the function itself fails (e.g. a parameter of another shape): raised
             warnings.warn(f"{self.key[0]} network: not exportable ({type(exc).__name__}: {exc}); compiling without "
                           "the traced-computation cache", stacklevel=4)
             return jax.jit(flat)
@@ -143,6 +167,31 @@ class SharedFunction:
             except OSError:  # a read-only cache: used in this process only
                 pass
         return jax.jit(exported.call)
+
+
+def run_overlapped(prepared: Iterable[Callable[[], Callable[[], Any]]]) -> list:
+    """Run the calls that the items of ``prepared`` make (each a ``lambda: shared.prepare(*args)``), in order,
+    overlapping each one's XLA compile with the preparation (tracing) of the next: preparations run in this
+    thread one after another, the calls that compile (``SharedFunction.prepare``'s ``compiles``) in worker
+    threads. -> the calls' results, in order.
+
+    On a cold start of an ensemble of two architectures this makes the wall time about trace + compile of the
+    slower group instead of the sum of both; calls already compiled run here, one after another (two
+    executables at once would only share the cores)."""
+    prepared = list(prepared)
+    pool, results = None, []
+    try:
+        for make in prepared:
+            call = make()  # traces here (or reads the traced computation from disk)
+            if len(prepared) > 1 and getattr(call, "compiles", True):
+                pool = pool or ThreadPoolExecutor(max_workers=len(prepared), thread_name_prefix="tensorprop-compile")
+                results.append(pool.submit(call))
+            else:
+                results.append(call())
+        return [r.result() if isinstance(r, Future) else r for r in results]
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
 
 
 def cache_dir() -> Path | None:
@@ -215,6 +264,27 @@ def _from_json(x):
     return x
 
 
+def _per_architecture_path(kind: str, key: Hashable) -> Path | None:
+    """The file of :func:`cached_per_architecture`'s entry (None: the cache is off)."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    digest = hashlib.sha256(f"{kind}\n{key!r}\n{code_fingerprint()}".encode()).hexdigest()[:40]
+    return folder.parent / "shapes" / f"{kind}-{digest}.json"
+
+
+def read_per_architecture(kind: str, key: Hashable) -> Any:
+    """The value :func:`cached_per_architecture` keeps for ``key``, if it is on disk and readable; else None
+    (nothing is made)."""
+    path = _per_architecture_path(kind, key)
+    if path is None:
+        return None
+    try:
+        return _from_json(json.loads(path.read_text()))
+    except (OSError, ValueError):  # absent, or unreadable
+        return None
+
+
 def cached_per_architecture(kind: str, key: Hashable, make: Callable[[], Any]) -> Any:
     """``make()`` (nested dicts of tuples of ints, e.g. parameter shapes) for the architecture ``key``, kept on
     disk in ``shapes/`` beside :func:`cache_dir` so that a new process does not trace it again.
@@ -224,15 +294,12 @@ def cached_per_architecture(kind: str, key: Hashable, make: Callable[[], Any]) -
     runs every time; an unreadable entry is rebuilt. Entries are written atomically (several processes may
     share the folder).
     """
-    folder = cache_dir()
-    if folder is None:
+    path = _per_architecture_path(kind, key)
+    if path is None:
         return make()
-    digest = hashlib.sha256(f"{kind}\n{key!r}\n{code_fingerprint()}".encode()).hexdigest()[:40]
-    path = folder.parent / "shapes" / f"{kind}-{digest}.json"
-    try:
-        return _from_json(json.loads(path.read_text()))
-    except (OSError, ValueError):  # absent, or unreadable: made again below
-        pass
+    value = read_per_architecture(kind, key)
+    if value is not None:
+        return value
     value = make()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,10 @@ runs with other seeds) and in backbone: heads on frozen foundation features (``m
 frozen mode) join members of tensorprop's own backbone; the batch then carries the foundation features
 beside the graph, computed once for all such members, which must read the same features (checkpoint
 and layers). Members share the neighbour-graph cutoff, since one graph feeds them all.
-Prediction costs about the members' summed cost. One compiled function runs them all: members of
-one architecture are stacked and vmapped (a five-member ensemble compiles once per padded shape,
-shared with every ensemble of the same member architectures); batches with more than
+Prediction costs about the members' summed cost. Members of one architecture are stacked and vmapped by
+one compiled function per architecture (a five-member ensemble of one architecture compiles once per padded
+shape, shared with every ensemble with members of that architecture), a small compiled function averages
+the groups' outputs, and the groups' compiles run side by side (XLA's compiler releases the GIL); batches with more than
 :data:`SEQUENTIAL_EDGES` padded edges run the members one after another instead (each through its
 architecture's shared compiled function), so that memory is one member's, not all of them at once.
 """
@@ -31,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .api import Model, Predictor, apply_network
-from .compiled import shared_jit
+from .compiled import run_overlapped, shared_jit
 from .data.batching import graph_part
 from .errors import CheckpointError, ConfigError
 from .loading import MODEL_FILE_KINDS, load_model, register_kind
@@ -41,7 +42,8 @@ from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_LOG, EP
 from .physics.tensors import epsilon_from_log
 from .tasks import task_of
 
-__all__ = ["EnsembleModel", "ensemble", "ensemble_mean", "member_spread", "SEQUENTIAL_EDGES"]
+__all__ = ["EnsembleModel", "ensemble", "ensemble_mean", "member_spread", "member_groups", "group_apply",
+           "mean_of_groups", "stacked_apply", "SEQUENTIAL_EDGES"]
 
 #: ``model_kind`` of an ensemble's model file
 MODEL_KIND = "ensemble"
@@ -81,6 +83,37 @@ def ensemble_mean(outputs: Sequence[dict]) -> dict:
     return out
 
 
+def member_groups(configs: Sequence, stats: Sequence) -> list[tuple]:
+    """The members grouped by architecture: [(config, member indices)], in order of first appearance; one group
+    holds the members of one config and the same statistics keys (what stacks into one vmapped network)."""
+    groups: dict = {}
+    for k, (config, s) in enumerate(zip(configs, stats)):
+        groups.setdefault((config, tuple(sorted(s))), []).append(k)
+    return [(config, tuple(ks)) for (config, _), ks in groups.items()]
+
+
+def stack_members(trees: Sequence, np_module=jnp):
+    """K pytrees of the same structure -> one pytree with a leading member axis of size K."""
+    return jax.tree.map(lambda *xs: np_module.stack([np_module.asarray(x) for x in xs]), *trees)
+
+
+def group_apply(config, params, stats, batch) -> dict:
+    """The outputs of the members of one architecture on one padded batch: ``params`` and ``stats`` stacked
+    along a leading member axis (K, ...) -> each output with that axis first, evaluated by one ``jax.vmap``."""
+    inputs = task_of(config).network_input(batch)  # the graph, or graph + foundation features
+    return jax.vmap(functools.partial(apply_network, config), in_axes=(0, 0, None))(params, stats, inputs)
+
+
+def mean_of_groups(layout: tuple, group_outputs: Sequence[dict]) -> dict:
+    """:func:`ensemble_mean` of the members, given each group's stacked outputs (:func:`group_apply`).
+    ``layout``: each group's member indices (the members' order is the ensemble's, whatever the grouping)."""
+    outputs = [None] * sum(len(ks) for ks in layout)
+    for ks, out in zip(layout, group_outputs):
+        for j, k in enumerate(ks):
+            outputs[k] = {key: value[j] for key, value in out.items()}
+    return ensemble_mean(outputs)
+
+
 def stacked_apply(configs: tuple, params: Sequence, stats: Sequence, batch) -> dict:
     """The members' :func:`ensemble_mean` on one padded batch, members grouped by architecture.
 
@@ -88,19 +121,10 @@ def stacked_apply(configs: tuple, params: Sequence, stats: Sequence, batch) -> d
     same statistics keys) are stacked along a leading axis and evaluated by one ``jax.vmap``; under
     jit, an ensemble of K members of one architecture is one network compiled once, not K.
     """
-    groups: dict = {}
-    for k, (config, s) in enumerate(zip(configs, stats)):
-        groups.setdefault((config, tuple(sorted(s))), []).append(k)
-    outputs = [None] * len(configs)
-    for (config, _), ks in groups.items():
-        stack = lambda *xs: jnp.stack([jnp.asarray(x) for x in xs])  # noqa: E731
-        p = jax.tree.map(stack, *[params[k] for k in ks])
-        s = jax.tree.map(stack, *[stats[k] for k in ks])
-        inputs = task_of(config).network_input(batch)  # the graph, or graph + foundation features
-        out = jax.vmap(functools.partial(apply_network, config), in_axes=(0, 0, None))(p, s, inputs)
-        for j, k in enumerate(ks):
-            outputs[k] = {key: value[j] for key, value in out.items()}
-    return ensemble_mean(outputs)
+    groups = member_groups(configs, stats)
+    outputs = [group_apply(config, stack_members([params[k] for k in ks]), stack_members([stats[k] for k in ks]),
+                           batch) for config, ks in groups]
+    return mean_of_groups(tuple(ks for _, ks in groups), outputs)
 
 
 def module_digest(module: dict) -> str:
@@ -160,8 +184,11 @@ class EnsembleModel(Predictor):
         shared = {k: members[0].metadata[k] for k in SHARED_METADATA
                   if all(k in m.metadata and m.metadata[k] == members[0].metadata[k] for m in members)}
         self.metadata = {**shared, **(metadata or {})}
-        configs = tuple(m.config for m in members)
-        self._apply = shared_jit(("ensemble", configs), lambda: functools.partial(stacked_apply, configs))
+        self._groups = None  # (shared group function, stacked params, stacked stats) per architecture, when first used
+        unverified = [m._unverified for m in members if m._unverified]  # checked by the first prediction
+        self._unverified = ", ".join(unverified) if unverified else None
+        layout = tuple(ks for _, ks in member_groups([m.config for m in members], self.stats))
+        self._mean = shared_jit(("ensemble mean", layout), lambda: functools.partial(mean_of_groups, layout))
 
     def _network_inputs(self, batch, idx, items):
         """The batch, with the foundation features of its structures when a member reads them."""
@@ -174,11 +201,26 @@ class EnsembleModel(Predictor):
         ``params`` and ``stats`` are tuples with one entry per member."""
         return stacked_apply(tuple(m.config for m in self.members), params, stats, batch)
 
+    def compiled_groups(self) -> list[tuple]:
+        """[(compiled function, stacked params, stacked stats)], one per architecture among the members
+        (:func:`member_groups`). The function, ``("ensemble", config)`` in :data:`~tensorprop.compiled.TRACES`,
+        is :func:`group_apply` of that config, shared by every ensemble with members of it; the stacks are
+        made once, on the host (no compile), and put on the device."""
+        if self._groups is None:
+            self._groups = [
+                (shared_jit(("ensemble", config), lambda c=config: functools.partial(group_apply, c)),
+                 jax.device_put(stack_members([self.params[k] for k in ks], np)),
+                 jax.device_put(stack_members([self.stats[k] for k in ks], np)))
+                for config, ks in member_groups([m.config for m in self.members], self.stats)]
+        return self._groups
+
     def _evaluate(self, batch, progress: bool = False) -> dict:
-        """The compiled mean over members of one padded batch: vmapped members, or (a batch of more than
-        :data:`SEQUENTIAL_EDGES` edges) one member after another, at one member's peak memory."""
+        """The compiled mean over members of one padded batch: each architecture's members vmapped (the groups'
+        compiles overlapped, :func:`~tensorprop.compiled.run_overlapped`) and their mean, or (a batch of more
+        than :data:`SEQUENTIAL_EDGES` edges) one member after another, at one member's peak memory."""
         if graph_part(batch).senders.shape[0] <= SEQUENTIAL_EDGES:
-            return self._apply(self.params, self.stats, batch)
+            outputs = run_overlapped(functools.partial(fn.prepare, p, s, batch) for fn, p, s in self.compiled_groups())
+            return self._mean(outputs)
         members = self.members
         if progress:
             from tqdm.auto import tqdm
@@ -241,8 +283,11 @@ class EnsembleModel(Predictor):
                 raise CheckpointError(f"{path}: ensemble member {i} ({header.get('name')}) is of kind {kind!r}, "
                                       "which an ensemble cannot hold")
             members.append(reader.from_file_contents(f"{path} (member {i})", p, s, header))
-        return cls(members, names=[h.get("name", f"member {i}") for i, h in enumerate(meta["members"])],
-                   metadata=meta.get("metadata"))
+        ens = cls(members, names=[h.get("name", f"member {i}") for i, h in enumerate(meta["members"])],
+                  metadata=meta.get("metadata"))
+        if ens._unverified:  # some member's shapes are checked by the first prediction: an error names the file
+            ens._unverified = str(path)
+        return ens
 
     def __repr__(self):
         return (f"EnsembleModel({'+'.join(self.targets)}, {len(self.members)} members, "

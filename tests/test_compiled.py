@@ -61,7 +61,7 @@ def same_architecture_members():
 def test_vmapped_ensemble_equals_the_member_by_member_mean(same_architecture_members, monkeypatch):
     members = same_architecture_members
     ens = tensorprop.ensemble(members)
-    key = ("ensemble", tuple(m.config for m in members))
+    key = ("ensemble", members[0].config)  # the vmapped function of the members' one architecture
     crystals = [triclinic(), wurtzite_zno()]
     before = TRACES[key]
     got = ens.predict_many(crystals)
@@ -204,3 +204,25 @@ def test_a_traced_network_is_kept_on_disk_and_a_new_function_does_not_trace_it_a
     assert TRACES[key] == 2
     np.testing.assert_array_equal(again, expected)
     assert entry.read_bytes() != b"garbage"  # rewritten
+
+
+def test_a_file_whose_parameters_do_not_fit_its_config_is_refused_naming_it(monkeypatch, tmp_path):
+    """Parameter shapes unknown (nothing traced, empty cache): load_model defers the check to the first
+    prediction, whose trace refuses the file; once the shapes are known, load_model refuses it at once."""
+    from tensorprop.api import param_shapes
+    from tensorprop.errors import CheckpointError
+    from tensorprop.model_file import read_model_file, write_model_file
+
+    monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path))
+    model = tensorprop.build_model({**TINY, "num_layers": 1, "num_radial_basis": 7}, seed=5)  # this test's own
+    params, stats, meta = read_model_file(model.save(tmp_path / "good.npz"))
+    module = sorted(params)[0]
+    name = sorted(params[module])[0]
+    params[module][name] = np.concatenate([params[module][name]] * 2, axis=-1)  # one weight of another shape
+    bad = write_model_file(tmp_path / "bad.npz", params, stats, meta)
+    loaded = tensorprop.load_model(bad)  # shapes not known without a trace: not checked yet
+    with pytest.raises(CheckpointError, match=r"bad\.npz: parameter shapes do not match .*retrieved shape"):
+        loaded.predict(triclinic())
+    param_shapes(model.config)
+    with pytest.raises(CheckpointError, match=r"bad\.npz: parameter shapes do not match the network"):
+        tensorprop.load_model(bad)

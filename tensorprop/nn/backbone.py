@@ -16,7 +16,7 @@ import numpy as np
 
 from .radial import radial_embedding
 
-__all__ = ["with_gate_scalars", "gated", "normalized_activation", "message_paths", "weighted_messages",
+__all__ = ["with_gate_scalars", "gated", "normalized_activation", "message_paths", "weighted_messages", "RadialMLP",
            "Interaction", "Backbone", "NUM_ELEMENTS"]
 
 NUM_ELEMENTS = 119  # embedding rows, indexed by atomic number (0 = padding)
@@ -128,6 +128,29 @@ def _path_sum(xe, a, w, *, coupled: np.ndarray, receivers, n_nodes: int, unrolle
     return jax.ops.segment_sum(m, receivers, n_nodes)
 
 
+class RadialMLP(hk.Module):
+    """Edge radial embedding (E, n) -> (E, sizes[-1]) weights: bias-free linear layers with the silu of
+    :func:`normalized_activation` between them (none after the last), each layer's output scaled by
+    1/sqrt(fan-in) and its weights drawn from N(0, 1) (e3nn's "path" gradient normalisation). The same
+    network and parameter names (``linear_<i>/w``) as ``e3nn.haiku.MultiLayerPerceptron(sizes, jax.nn.silu,
+    output_activation=False)``, which recomputes the activation's normalisation by eager operations on
+    10^6 points in every layer of every trace; here it is computed once per process."""
+
+    def __init__(self, sizes, name=None):
+        super().__init__(name=name)
+        self.sizes = tuple(sizes)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = normalized_activation(jax.nn.silu)
+        for i, size in enumerate(self.sizes):
+            scale = jnp.sqrt(1 / x.shape[-1])
+            x = scale * hk.Linear(size, with_bias=False, w_init=hk.initializers.RandomNormal(stddev=1.0),
+                                  name=f"linear_{i}")(x)
+            if i < len(self.sizes) - 1:
+                x = act(x)
+        return x
+
+
 class Interaction(hk.Module):
     """One message-passing layer: x_i' = gate(W1 x_i + W2 sum_j R(r_ij) (W3 x_j) (x) Y(r_ij) / sqrt(k)).
 
@@ -148,9 +171,8 @@ class Interaction(hk.Module):
         self_connection = self_linear(x) if species_weights is None else self_linear(species_weights, x)  # [n, target]
         h = e3nn.haiku.Linear(x.irreps, name="pre_linear")(x)  # [n_nodes, irreps]
         _, message_irreps = message_paths(h.irreps, edge_sh.irreps, target)
-        weights = e3nn.haiku.MultiLayerPerceptron(
-            self.radial_hidden + (message_irreps.num_irreps,), jax.nn.silu, output_activation=False,
-            name="radial_mlp")(edge_radial)  # [n_edges, num_paths]
+        weights = RadialMLP(self.radial_hidden + (message_irreps.num_irreps,), name="radial_mlp")(
+            edge_radial)  # [n_edges, num_paths]
         weights = weights * edge_mask[:, None]
         summed = weighted_messages(h, edge_sh, weights, senders, receivers, n_nodes, target)  # [n_nodes, paths]
         summed = summed / jnp.sqrt(self.avg_num_neighbors)

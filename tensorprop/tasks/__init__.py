@@ -15,12 +15,13 @@ A training or validation batch is ``Batch(inputs, labels)`` (:mod:`tensorprop.da
 See docs/architecture.md for how to add one.
 """
 
-from .base import TASKS, Task, compiled_apply, init_params, model_config, param_shapes, register, task_named, task_of
+from .base import (TASKS, Task, compiled_apply, init_params, known_param_shapes, model_config, param_shapes, register,
+                   task_named, task_of)
 from .charges import CHARGES_TASK, ChargesTask
 from .field import FIELD, FieldTask
 from .foundation import FOUNDATION, FoundationTask
 from .tensors import TENSORS, TensorsTask
 
-__all__ = ["TASKS", "Task", "task_of", "task_named", "register", "model_config", "param_shapes", "init_params",
-           "compiled_apply", "TENSORS", "FOUNDATION", "FIELD", "CHARGES_TASK", "TensorsTask", "FoundationTask",
-           "FieldTask", "ChargesTask"]
+__all__ = ["TASKS", "Task", "task_of", "task_named", "register", "model_config", "param_shapes", "known_param_shapes",
+           "init_params", "compiled_apply", "TENSORS", "FOUNDATION", "FIELD", "CHARGES_TASK", "TensorsTask",
+           "FoundationTask", "FieldTask", "ChargesTask"]

@@ -22,13 +22,13 @@ from typing import Any, Callable, NamedTuple
 import haiku as hk
 import jax
 
-from ..compiled import cached_per_architecture, shared_jit
+from ..compiled import cached_per_architecture, read_per_architecture, shared_jit
 from ..config import MODEL_CHECKS, check_irreps
 from ..errors import ConfigError
 from ..physics.assemble import default_stats
 
 __all__ = ["Task", "TrainingData", "TASKS", "register", "task_named", "task_of", "task_of_kind", "model_config",
-           "param_shapes", "init_params", "compiled_apply"]
+           "param_shapes", "known_param_shapes", "init_params", "compiled_apply"]
 
 #: every registered task by name (``model.task``)
 TASKS: dict[str, "Task"] = {}
@@ -210,18 +210,34 @@ def compiled_apply(arch):
     return shared_jit((task.name, arch), lambda: functools.partial(task.apply, arch))
 
 
-@functools.lru_cache(maxsize=32)
+#: parameter shapes per architecture known in this process (traced, or read from the user cache)
+_PARAM_SHAPES: dict = {}
+
+
 def param_shapes(arch):
     """Shapes of the parameters of the network ``arch`` describes (traced with ``jax.eval_shape``, not compiled
     or run; traced once per architecture and kept in the user cache,
     :func:`tensorprop.compiled.cached_per_architecture`)."""
-    task = task_of(arch)
+    if arch not in _PARAM_SHAPES:
+        task = task_of(arch)
 
-    def traced():
-        shaped = jax.eval_shape(task.network(arch).init, jax.random.PRNGKey(0), *task.init_args(arch))
-        return jax.tree.map(lambda x: tuple(x.shape), shaped)
+        def traced():
+            shaped = jax.eval_shape(task.network(arch).init, jax.random.PRNGKey(0), *task.init_args(arch))
+            return jax.tree.map(lambda x: tuple(x.shape), shaped)
 
-    return cached_per_architecture("param_shapes", arch, traced)
+        _PARAM_SHAPES[arch] = cached_per_architecture("param_shapes", arch, traced)
+    return _PARAM_SHAPES[arch]
+
+
+def known_param_shapes(arch):
+    """:func:`param_shapes` of ``arch`` if that costs no trace (known in this process or kept in the user cache),
+    else None."""
+    if arch not in _PARAM_SHAPES:
+        shapes = read_per_architecture("param_shapes", arch)
+        if shapes is None:
+            return None
+        _PARAM_SHAPES[arch] = shapes
+    return _PARAM_SHAPES[arch]
 
 
 @functools.lru_cache(maxsize=8)

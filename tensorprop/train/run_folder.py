@@ -9,6 +9,10 @@ Layout::
     RUN/checkpoints/last.npz full training state (atomic; see train/checkpoint.py)
     RUN/model.npz            EMA weights with the best validation loss (a tensorprop model file)
     RUN/summary.json         final figures
+
+Several processes training one model (``train.distributed``): only process 0 writes these files (the others
+hold the same replicated state); all of them read the folder (resume, rollback), so it must be on a file system
+every process sees.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import jax
 import yaml
 
 from ..config import FitConfig, config_from_dict, config_to_dict
@@ -50,13 +55,22 @@ def truncate_metrics(path: Path, step: int) -> None:
 
 
 class RunFolder:
-    """The files of one run folder (layout in the module docstring)."""
+    """The files of one run folder (layout in the module docstring). ``writes``: whether this process writes
+    them (default: it is process 0 of ``jax.process_count()``, asked at the first write, i.e. after
+    ``jax.distributed.initialize``); the write methods of the other processes do nothing."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, writes: bool | None = None):
         self.path = Path(path)
         self.checkpoint = self.path / "checkpoints" / "last.npz"
         self.metrics = self.path / "metrics.jsonl"
         self.model = self.path / "model.npz"
+        self._writes = writes
+
+    @property
+    def writes(self) -> bool:
+        if self._writes is None:
+            self._writes = jax.process_index() == 0
+        return self._writes
 
     def run_config(self, cfg: FitConfig | None, *, resume: bool, max_steps: int | None) -> FitConfig:
         """The config to train: the folder's own when resuming (``cfg`` ignored), else ``cfg`` (defaults if None),
@@ -72,6 +86,8 @@ class RunFolder:
 
     def write_start(self, cfg: FitConfig, data) -> None:
         """config.yaml and split.json of a run about to train on ``data`` (SplitData)."""
+        if not self.writes:
+            return
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
         (self.path / "split.json").write_text(json.dumps({
@@ -80,13 +96,19 @@ class RunFolder:
             "label_check": data.label_check, "extra_train": list(data.extra_report)}))
 
     def truncate_metrics(self, step: int) -> None:
+        if not self.writes:
+            return
         truncate_metrics(self.metrics, step)
 
     def append_metrics(self, record: dict) -> None:
+        if not self.writes:
+            return
         with self.metrics.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
     def save_checkpoint(self, state, header: dict) -> None:
+        if not self.writes:
+            return
         save_checkpoint(self.checkpoint, state, header)
 
     def load_checkpoint(self, state):
@@ -98,7 +120,11 @@ class RunFolder:
         return read_model_file(self.model)[0] if self.model.exists() else None
 
     def save_model(self, model) -> None:
+        if not self.writes:
+            return
         model.save(self.model)
 
     def write_summary(self, summary: dict) -> None:
+        if not self.writes:
+            return
         (self.path / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -14,8 +14,10 @@ import yaml
 from tensorprop import testing as tpt
 from tests.conftest import small_phonon_becs_file, triclinic, wurtzite_zno
 
-#: every test here shares a module fixture that fine-tunes a real Nequix layer (compiling its gradient)
-pytestmark = pytest.mark.slow
+#: every test here shares a module fixture that fine-tunes a real Nequix layer (compiling its gradient); one
+#: xdist group, so that under ``pytest -n 2`` (``--dist loadgroup`` in pyproject.toml) one worker runs them all and
+#: the fine-tuning happens once, not once per worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("finetune")]
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "foundation-finetune.yaml"
 

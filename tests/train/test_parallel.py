@@ -130,6 +130,12 @@ WORKER = textwrap.dedent("""
     for _ in range(3):
         state, m = step(state, model.stats, stack_batches(batches))
     params = [np.asarray(x).ravel().tolist() for x in jax.tree.leaves(state.params)]
+    if len(sys.argv) > 2:  # fit's run folder: only process 0 writes (each process here names its own folder)
+        from tensorprop.train.run_folder import RunFolder
+        run = RunFolder(f"{sys.argv[2]}/run{jax.process_index()}")
+        run.path.mkdir(parents=True)
+        run.write_summary({"process": jax.process_index()})
+        run.save_checkpoint(state, {"step": 3})
     print(json.dumps({"process": jax.process_index(), "loss": float(m["loss"]), "params": params}))
 """)
 
@@ -146,7 +152,8 @@ def _free_port() -> int:
 def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
     """train.distributed for real: two processes on 127.0.0.1, one CPU device each, gloo collectives.
 
-    The data-parallel result after 3 steps equals one process on one device with the same global batch.
+    The data-parallel result after 3 steps equals one process on one device with the same global batch, and
+    only process 0 writes run-folder files.
     """
     import json
 
@@ -161,7 +168,7 @@ def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
         for k in range(2):
             env = {**base, "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
                    "JAX_PROCESS_ID": str(k)}
-            procs.append(subprocess.Popen([sys.executable, "-c", WORKER, "2"], stdout=subprocess.PIPE,
+            procs.append(subprocess.Popen([sys.executable, "-c", WORKER, "2", str(tmp_path)], stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True, env=env, cwd=root))
         outs = [p.communicate(timeout=480) for p in procs]
         single = subprocess.run([sys.executable, "-c", WORKER, "1"], capture_output=True, text=True, env=base,
@@ -177,6 +184,10 @@ def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
     ref = json.loads(single.stdout.strip().splitlines()[-1])
     results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
     assert sorted(r["process"] for r in results) == [0, 1]
+    # the run-folder files come from process 0 only
+    assert json.loads((tmp_path / "run0" / "summary.json").read_text()) == {"process": 0}
+    assert (tmp_path / "run0" / "checkpoints" / "last.npz").is_file()
+    assert list((tmp_path / "run1").iterdir()) == []
     assert any(np.abs(np.asarray(a)).max() > 0 for a in ref["params"])
     for r in results:
         np.testing.assert_allclose(r["loss"], ref["loss"], rtol=1e-5)
