@@ -34,10 +34,20 @@ import yaml
 from ._version import __version__
 from .cli_common import remember_parsers, run
 from .config import FitConfig, allowed_text, config_from_dict, config_to_dict, field_docs, load_yaml_config
-from .data.readers import FORMATS
+from .data.molecules import molecules_from_crystals, write_esp_dataset
+from .data.readers import FORMATS, detect_format, read_structures
+from .data.registry import REGISTRY, resolve_dataset_file, verify_dataset
+from .data.writers import write_extxyz
+from .ensemble import ensemble
 from .errors import CheckpointError, TensorpropError
 from .loading import load_model
 from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, CHARGES, DIPOLE, EPSILON, EPSILON_SPREAD, SITES
+from .phonopy.cli import add_subcommands as add_phonopy_subcommands
+from .physics.electrostatics import EANG_DEBYE
+from .qm.esp import generate_esp_dataset
+from .qm.field import generate_field_dataset
+from .screening import parse_shard, screen
+from .train.loop import fit
 from .train.model_evaluation import EvaluationRequest, evaluate_model
 
 __all__ = ["main"]
@@ -102,8 +112,6 @@ def _fit_config(args) -> FitConfig:
 
 
 def cmd_fit(args) -> int:
-    from .train.loop import fit
-
     if args.resume:
         fit(None, args.resume, resume=True, max_steps=args.max_steps, progress=not args.no_progress)
         return 0
@@ -165,9 +173,6 @@ def _format_prediction(crystal, pred, epsilon_note: str = "") -> str:
 def _predict_charges(args, model, crystals, structures) -> int:
     from ase.data import chemical_symbols
 
-    from .data.molecules import molecules_from_crystals
-    from .physics.electrostatics import EANG_DEBYE
-
     molecules = molecules_from_crystals([c.replace(info={}) for c in crystals], ", ".join(structures))
     predictions = model.predict_many(molecules)
     if args.out:
@@ -187,8 +192,6 @@ def _predict_charges(args, model, crystals, structures) -> int:
 
 
 def cmd_ensemble(args) -> int:
-    from .ensemble import ensemble
-
     model = ensemble(args.models, embed_foundation=args.embed_foundation)
     path = model.save(args.out)
     print(f"{path}: {model!r} (members: {', '.join(args.models)})")
@@ -197,7 +200,6 @@ def cmd_ensemble(args) -> int:
 
 def _load_predict_model(name: str):
     """load_model, with a plain word when the 'model' is a structure file (swapped arguments)."""
-    from .data.readers import detect_format
 
     try:
         return load_model(name)
@@ -223,7 +225,6 @@ def _epsilon_note(model) -> str:
 
 def _predict_stream(args, model, structures) -> int:
     """predict --out FILE.jsonl [--shard I/N] [--resume]: tensorprop.screening.screen."""
-    from .screening import parse_shard, screen
 
     if not (args.out or "").endswith(".jsonl") or model.task.molecules:
         raise TensorpropError("--shard and --resume stream crystal predictions to --out FILE.jsonl (JSON lines)")
@@ -236,8 +237,6 @@ def _predict_stream(args, model, structures) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .data.readers import read_structures, write_extxyz
-
     if args.model:
         name, structures = args.model, args.inputs
     elif len(args.inputs) >= 2:
@@ -274,8 +273,6 @@ def cmd_predict(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-    from .data.registry import REGISTRY, resolve_dataset_file, verify_dataset
-
     if args.action == "list":
         for name, spec in REGISTRY.items():
             print(f"{name:<22} {spec.filename:<30} {spec.description}")
@@ -298,9 +295,6 @@ def _out_with_suffix(out: str, suffix: str) -> Path:
 
 
 def cmd_data_esp(args) -> int:
-    from .data.molecules import write_esp_dataset
-    from .qm.esp import generate_esp_dataset
-
     try:
         import pyscf  # noqa: F401
     except ImportError:
@@ -318,9 +312,6 @@ def cmd_data_esp(args) -> int:
 
 
 def cmd_data_field(args) -> int:
-    from .data.writers import write_extxyz
-    from .qm.field import generate_field_dataset
-
     try:
         import pyscf  # noqa: F401
     except ImportError:
@@ -432,9 +423,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", default="list", choices=["list", "fetch", "verify"])
     p.add_argument("name", nargs="?")
     p.set_defaults(func=cmd_datasets)
-
-    # imported when the parser is built: tensorprop.phonopy imports phonopy (heavy, optional at import time)
-    from .phonopy.cli import add_subcommands as add_phonopy_subcommands
 
     add_phonopy_subcommands(sub)
     remember_parsers(parser)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .data.records import Crystal
 from .outputs import BORN_CHARGES, CHARGES, DIPOLE, EPSILON, SITES
+from .physics.electrostatics import EANG_DEBYE, HARTREE_KCALMOL, esp
 
 __all__ = ["parity_plots", "charge_parity_plots"]
 
@@ -77,8 +78,6 @@ def charge_parity_plots(molecules: Sequence, predictions: Sequence[dict], out_di
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .physics.electrostatics import EANG_DEBYE, HARTREE_KCALMOL, esp
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

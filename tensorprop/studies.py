@@ -13,9 +13,28 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import BatchConfig, ChargesConfig, DataConfig, FitConfig, ModelConfig, TrainConfig
+from .config import (
+    BatchConfig,
+    ChargesConfig,
+    DataConfig,
+    FitConfig,
+    ModelConfig,
+    TrainConfig,
+    config_to_dict,
+    load_yaml_config,
+)
+from .data.molecules import write_esp_dataset
+from .data.readers import read_extxyz
+from .data.writers import write_extxyz
+from .loading import load_model
+from .model_file import read_npz_with_header
+from .qm.esp import generate_esp_dataset
+from .qm.field import generate_field_dataset
 from .tasks.tensors import HEAD_FIT_DEFAULTS
-from .train.evaluate import field_born_report
+from .testing import random_rotation, rotate
+from .train.evaluate import charge_metrics, dipole_rotation_error, field_born_report, rotated_copies, tensor_metrics
+from .train.loop import fit, prepare_training, read_run_config
+from .train.profile import measure_train_step
 
 __all__ = ["charge_fit_config", "train_run", "charge_head_report", "step_cost", "esp_dataset",
            "tensor_fit_config", "tensor_head_report", "field_dataset", "field_fit_config", "field_born_report"]
@@ -41,9 +60,6 @@ def charge_fit_config(dataset: str, *, head: str = "equivariant", n_dcm: int = 2
 
 def train_run(cfg: FitConfig, out_dir: str | Path, *, progress: bool = False):
     """Train (or reuse a finished run in ``out_dir`` with the same config) -> (model, summary dict)."""
-    from .api import load_model
-    from .config import config_to_dict
-    from .train.loop import fit, read_run_config
 
     def comparable(c: FitConfig) -> dict:  # a data file named by a relative or an absolute path is one file
         d = config_to_dict(c)
@@ -68,7 +84,6 @@ def charge_head_report(model, molecules, *, n_rotation_molecules: int = 8, n_rot
     and on randomly rotated copies; ``rotation_error``: |R^T d(Rx) - d(x)| in Debye over random
     rotations of a few molecules (max and median); ``n_parameters``; ``predict_ms_per_molecule``.
     """
-    from .train.evaluate import charge_metrics, dipole_rotation_error, rotated_copies
 
     molecules = list(molecules)
     model.predict_many(molecules)  # compile outside the timing
@@ -85,8 +100,6 @@ def charge_head_report(model, molecules, *, n_rotation_molecules: int = 8, n_rot
 
 def step_cost(cfg: FitConfig, steps: int = 20) -> dict:
     """Step time, throughput and XLA memory of one training step of ``cfg`` (see train/profile.py)."""
-    from .train.loop import prepare_training
-    from .train.profile import measure_train_step
 
     return measure_train_step(prepare_training(cfg), steps)
 
@@ -94,14 +107,10 @@ def step_cost(cfg: FitConfig, steps: int = 20) -> dict:
 def esp_dataset(path: str | Path, molecules=("water", "methanol"), n_conformers: int = 8, *, basis: str = "def2-svp",
                 method: str = "HF", seed: int = 0, progress: bool = False) -> Path:
     """An ESP set at ``path``, generated with PySCF unless a file with the same settings is already there."""
-    from .data.molecules import write_esp_dataset
-    from .qm.esp import generate_esp_dataset
 
     path = Path(path)
     meta = {"method": method, "basis": basis, "molecules": list(molecules), "n_conformers": n_conformers, "seed": seed}
     if path.is_file():
-        from .model_file import read_npz_with_header
-
         if {k: v for k, v in read_npz_with_header(path, "ESP set")[1].items() if k in meta} == meta:
             return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +121,6 @@ def esp_dataset(path: str | Path, molecules=("water", "methanol"), n_conformers:
 def tensor_fit_config(config: str | Path | None = None, *, head: str = "equivariant", steps: int = 1500,
                       augment_rotations: bool = False, max_train: int = 0, seed: int = 0, **model) -> FitConfig:
     """The bundled model's config (or ``config``, a YAML file) with another head, budget or training-set size."""
-    from .config import load_yaml_config
 
     path = Path(config) if config else Path(__file__).resolve().parents[1] / "configs" / "becs-eps.yaml"
     cfg = load_yaml_config(path, FitConfig) if path.is_file() else FitConfig()
@@ -130,8 +138,6 @@ def tensor_fit_config(config: str | Path | None = None, *, head: str = "equivari
 def tensor_head_report(model, crystals, *, n_rotation_structures: int = 8, n_rotations: int = 8, seed: int = 0) -> dict:
     """Errors of a Z*/eps model on crystals as given and randomly rotated (with their labels), and the
     rotation error max over a few structures and rotations of |R^T Z*(R x) R - Z*(x)| (e) and the same for eps."""
-    from .testing import random_rotation, rotate
-    from .train.evaluate import tensor_metrics
 
     crystals = list(crystals)
     rng = np.random.default_rng(seed)
@@ -162,8 +168,6 @@ def field_dataset(path: str | Path, molecules=("water",), n_conformers: int = 60
     gives them to every conformer (or to the first ``n_born`` of each molecule); ``born_on="test"`` only to
     the conformers of the seeded 80/10/10 test split that ``fit`` will hold out (``data.split: random``),
     which is all a model trained with ``born_weight 0`` is checked on, at a seventh of the SCF cost."""
-    from .data.writers import write_extxyz
-    from .qm.field import generate_field_dataset
 
     if born_on not in ("all", "test"):
         raise ValueError(f"born_on must be 'all' or 'test', not {born_on!r}")
@@ -185,8 +189,6 @@ def field_fit_config(dataset: str | Path, *, steps: int = 1500, born_weight: flo
     Unless given, the batch budget holds ``max_graphs`` copies of the data set's largest molecule (n atoms):
     max_nodes = max(48, 16 n), max_edges = max(256, 16 n (n - 1))."""
     if max_nodes is None or max_edges is None:
-        from .data.readers import read_extxyz
-
         n = max(len(m.numbers) for m in read_extxyz(dataset, require_labels=False))
         max_nodes = max(48, max_graphs * n) if max_nodes is None else max_nodes
         max_edges = max(256, max_graphs * n * (n - 1)) if max_edges is None else max_edges

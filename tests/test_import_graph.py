@@ -1,4 +1,5 @@
-"""The package's import graph has no cycles (imports inside functions count too), and no module outside
+"""The package's import graph has no cycles (imports inside functions count too), its own modules are imported at
+module level (an import inside a function says why with a ``# lazy:`` comment), and no module outside
 tensorprop/tasks tells the model families apart by their ``targets``/``head`` strings."""
 
 from __future__ import annotations
@@ -79,6 +80,33 @@ def test_no_import_cycles():
 def test_the_cycle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def function_level_imports(source: str) -> list[tuple[int, str]]:
+    """(line, statement) of every import of a tensorprop module inside a function of ``source`` that does not
+    carry a ``# lazy:`` comment on one of its lines."""
+    lines = source.splitlines()
+    found = {}
+    for fn in ast.walk(ast.parse(source)):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                own = isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("tensorprop"))
+                own = own or isinstance(node, ast.Import) and any(a.name.startswith("tensorprop") for a in node.names)
+                if own and not any("# lazy:" in line for line in lines[node.lineno - 1:node.end_lineno]):
+                    found[node.lineno] = ast.unparse(node)
+    return sorted(found.items())
+
+
+def test_own_modules_are_imported_at_module_level():
+    found = [f"{path.relative_to(PACKAGE.parent)}:{i}: {text}"
+             for path in _modules().values() for i, text in function_level_imports(path.read_text())]
+    assert not found, "\n".join(found)
+
+
+def test_the_function_level_import_finder_finds_one():
+    source = ("import os\nfrom .a import b\n\ndef f():\n    from .c import d\n    from ..e import g  # lazy: heavy\n"
+              "    import tensorprop.h\n    import json\n    return d\n")
+    assert function_level_imports(source) == [(5, "from .c import d"), (7, "import tensorprop.h")]
 
 
 #: how code would tell the families apart by strings (model.task, read through tasks.task_of, replaces these)

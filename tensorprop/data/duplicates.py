@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from tensorprop.data.records import Crystal
+from tensorprop.data.registry import load_dataset
+from tensorprop.data.splits import SPLIT_PARAMETERS, load_split, make_split
 
 __all__ = ["STRUCTURE_TOLERANCES", "BORN_TOLERANCE", "EPSILON_TOLERANCE", "label_distance",
            "find_duplicates", "split_duplicates", "deduplicate_split"]
@@ -183,8 +185,6 @@ def deduplicate_split(crystals: Sequence[Crystal], split: dict[str, Sequence[int
 
 def main(argv: list[str] | None = None) -> int:
     """Print the cross-part duplicates of the committed split and of the original seeded split."""
-    from tensorprop.data.registry import load_dataset
-    from tensorprop.data.splits import SPLIT_PARAMETERS, load_split, make_split
 
     names = list(argv if argv is not None else sys.argv[1:]) or sorted(SPLIT_PARAMETERS)
     for name in names:

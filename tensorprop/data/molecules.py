@@ -26,7 +26,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import CheckpointError, DataError
+from ..model_file import atomic_savez, read_npz_with_header
+from .readers import read_extxyz
+from .records import Crystal
+from .registry import REGISTRY, load_dataset
 
 __all__ = ["Molecule", "read_molecules", "write_esp_dataset", "molecules_from_crystals", "load_molecules",
            "ESP_FORMAT", "ESP_UNITS"]
@@ -100,7 +104,6 @@ class Molecule:
 
     def as_crystal(self):
         """The molecule as a non-periodic :class:`~tensorprop.data.records.Crystal` (for graphs)."""
-        from .records import Crystal
 
         return Crystal(numbers=self.numbers, positions=self.positions, cell=np.zeros((3, 3)), pbc=False,
                        label=self.label)
@@ -128,7 +131,6 @@ def _check(m: Molecule, source: str, index: int) -> Molecule:
 
 def write_esp_dataset(path: str | Path, molecules: Sequence[Molecule], metadata: dict | None = None) -> Path:
     """Write molecules with ESP and dipole labels to one ``.npz`` file (format in the module docstring)."""
-    from ..model_file import atomic_savez
 
     molecules = list(molecules)
     for i, m in enumerate(molecules):
@@ -152,9 +154,6 @@ def write_esp_dataset(path: str | Path, molecules: Sequence[Molecule], metadata:
 
 
 def _read_esp_npz(path: Path) -> list[Molecule]:
-    from ..errors import CheckpointError
-    from ..model_file import read_npz_with_header
-
     source = str(path)
     try:
         data, meta = read_npz_with_header(path, "ESP set")
@@ -212,14 +211,12 @@ def read_molecules(path: str | Path) -> list[Molecule]:
         raise DataError(str(path), "no such file")
     if path.suffix == ".npz" or zipfile.is_zipfile(path):
         return _read_esp_npz(path)
-    from .readers import read_extxyz
 
     return molecules_from_crystals(read_extxyz(path, require_labels=False), str(path))
 
 
 def load_molecules(name_or_path: str | Path) -> list[Molecule]:
     """A registered molecular data set (``water-dipoles``) or a molecule file (see :func:`read_molecules`)."""
-    from .registry import REGISTRY, load_dataset
 
     if str(name_or_path) in REGISTRY:
         ds = load_dataset(str(name_or_path))

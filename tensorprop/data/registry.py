@@ -25,6 +25,7 @@ import numpy as np
 from tensorprop.data.petousis import read_petousis
 from tensorprop.data.readers import detect_format, read_extxyz
 from tensorprop.data.records import Crystal
+from tensorprop.data.splits import SPLIT_NAMES, load_split
 from tensorprop.errors import DataError
 
 __all__ = ["DatasetSpec", "REGISTRY", "CrystalDataset", "list_datasets", "data_dir", "resolve_dataset_file",
@@ -299,7 +300,6 @@ class CrystalDataset(Sequence):
 
     def split(self, which: str) -> "CrystalDataset":
         """The ``"train"``, ``"valid"`` or ``"test"`` part of the registered split of this data set."""
-        from tensorprop.data.splits import SPLIT_NAMES, load_split
 
         if which not in SPLIT_NAMES:
             raise ValueError(f"which must be one of {SPLIT_NAMES}, got {which!r}")

@@ -28,9 +28,15 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from ..foundation.finetune import flatten_layer, module_name, unflatten_layer
+from ..foundation.model import load_foundation_model
+from ..foundation.network import layers_from
+from ..foundation.potential import species_indices
+from ..foundation.sources import first_trained_layer
 from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS
 from .backbone import Interaction
 from .heads import IrrepsReadout, graph_mean
+from .model import edge_vectors, sum_rule_weights
 from .radial import radial_embedding
 
 __all__ = ["TensorSquare", "NequixLayerWeights", "fine_tuned_features", "feature_heads_fn"]
@@ -64,14 +70,10 @@ class NequixLayerWeights(hk.Module):
     dict that :func:`tensorprop.foundation.network.interaction` reads."""
 
     def __init__(self, i: int, pretrained: dict):
-        from ..foundation.finetune import module_name
-
         super().__init__(name=module_name(i))
         self.pretrained = pretrained
 
     def __call__(self) -> dict:
-        from ..foundation.finetune import flatten_layer, unflatten_layer
-
         def constant(value):
             return lambda shape, dtype: jnp.asarray(value, dtype)
 
@@ -84,11 +86,6 @@ def fine_tuned_features(fc, graph, frozen: jnp.ndarray) -> e3nn.IrrepsArray:
     frozen lower layers' from ``frozen`` (N, F) (cached, concatenated), the trained layers' computed over
     ``graph`` (a GraphBatch at ``model.cutoff`` >= the checkpoint's cutoff; the radial envelope drops edges
     beyond it) with this network's parameters; the layers ``fc.layers`` (all if empty) concatenated."""
-    from ..foundation.sources import first_trained_layer
-    from ..foundation.model import load_foundation_model
-    from ..foundation.network import layers_from
-    from ..foundation.potential import species_indices
-    from .model import edge_vectors
 
     checkpoint = load_foundation_model(fc.name, sha256=fc.sha256 or None)
     arch = checkpoint.arch
@@ -126,8 +123,6 @@ def feature_heads_fn(config):
     feature_irreps = e3nn.Irreps(fc.feature_irreps)
 
     def forward(batch):
-        from .model import edge_vectors, sum_rule_weights
-
         graph = batch.graph
         if fc.mode == "finetune":
             x = fine_tuned_features(fc, graph, batch.features)

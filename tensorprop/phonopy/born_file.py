@@ -35,6 +35,8 @@ from typing import IO
 
 import numpy as np
 
+from tensorprop.phonopy.nac import NacResult, default_nac_factor
+
 __all__ = ["born_lines", "write_born", "nac_yaml_block", "independent_atoms"]
 
 _PHONOPY_BORN_WARNING = "Symmetry of Born effective charge is largely broken"
@@ -42,7 +44,6 @@ _PHONOPY_BORN_WARNING = "Symmetry of Born effective charge is largely broken"
 
 def _unpack(nac, primitive):
     """(born (n,3,3), eps (3,3), factor or None, primitive) of a NacResult or a nac_params dict."""
-    from tensorprop.phonopy.nac import NacResult
 
     if isinstance(nac, NacResult):
         return nac.born, nac.dielectric, nac.factor, nac.primitive if primitive is None else primitive
@@ -105,7 +106,6 @@ def born_lines(nac, primitive=None, symprec: float = 1e-5, factor: float | None 
         NAC unit conversion factor for line 1; default the one in ``nac``, else phonopy's
         VASP-like default (:func:`~tensorprop.phonopy.nac.default_nac_factor`).
     """
-    from tensorprop.phonopy.nac import default_nac_factor
 
     born, eps, nac_factor, primitive = _unpack(nac, primitive)
     if primitive is None:

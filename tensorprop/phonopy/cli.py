@@ -25,6 +25,12 @@ import warnings
 from pathlib import Path
 
 from tensorprop.cli_common import run
+from tensorprop.data.readers import FORMATS, read_structure
+from tensorprop.phonopy import workflow  # workflow.resolve_model is looked up per call (tests replace it)
+from tensorprop.phonopy.born_file import nac_yaml_block, write_born
+from tensorprop.phonopy.nac import predict_nac, spread_text
+from tensorprop.phonopy.phonons import DEFAULT_MAX_ATOMS, DEFAULT_MIN_LENGTH, phonons
+from tensorprop.phonopy.phonons_output import format_summary, write_phonons
 
 __all__ = ["add_subcommands", "cmd_born", "cmd_nac", "cmd_phonons", "main"]
 
@@ -37,9 +43,6 @@ _YAML_SUFFIXES = (".yaml", ".yml")
 
 def cmd_born(args) -> int:
     """Handler of ``born``: print the BORN file (or yaml ``nac:`` block) predicted for a structure."""
-    from tensorprop.phonopy.born_file import nac_yaml_block, write_born
-    from tensorprop.phonopy.nac import predict_nac, spread_text
-    from tensorprop.phonopy.workflow import load_phonopy, resolve_model
 
     path = Path(args.structure)
     if path.suffix.lower() in _YAML_SUFFIXES:
@@ -47,12 +50,10 @@ def cmd_born(args) -> int:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PrimitiveMatrixAutoDefaultWarning)
-            target = load_phonopy(path, produce_fc=False)
+            target = workflow.load_phonopy(path, produce_fc=False)
     else:
-        from tensorprop.data.readers import read_structure
-
         target = read_structure(path, format=args.format) if args.format else path
-    model = resolve_model(args.model)
+    model = workflow.resolve_model(args.model)
     result = predict_nac(model, target, symprec=args.symprec)
     print(f"# {result.primitive_source}; {len(result.primitive)} atoms: {' '.join(result.symbols)}",
           file=sys.stderr)
@@ -69,20 +70,17 @@ def cmd_born(args) -> int:
 
 def cmd_nac(args) -> int:
     """Handler of ``nac``: predicted vs reference NAC on a phonopy calculation, table and plot."""
-    from tensorprop.phonopy.workflow import format_gamma_table, run_nac
 
-    summary = run_nac(args.phonopy_yaml, force_sets=args.force_sets, model=args.model,
+    summary = workflow.run_nac(args.phonopy_yaml, force_sets=args.force_sets, model=args.model,
                       reference_born=args.reference, out_dir=args.out, npoints=args.npoints,
                       plot=not args.no_plot)
-    print(format_gamma_table(summary))
+    print(workflow.format_gamma_table(summary))
     print(f"wrote {', '.join(summary['files'].values())}")
     return 0
 
 
 def cmd_phonons(args) -> int:
     """Handler of ``phonons``: phonons, LO-TO splitting, IR spectrum and eps_0 of a structure, into a folder."""
-    from tensorprop.phonopy.phonons import phonons
-    from tensorprop.phonopy.phonons_output import format_summary, write_phonons
 
     phonon, result = phonons(args.structure, calculator=args.potential, model=args.model, supercell=args.supercell,
                              min_length=args.min_length, relax=args.relax or args.relax_cell,
@@ -98,7 +96,6 @@ def cmd_phonons(args) -> int:
 
 def add_subcommands(subparsers) -> None:
     """Register ``born``, ``nac`` and ``phonons`` on ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
-    from tensorprop.phonopy.phonons import DEFAULT_MAX_ATOMS, DEFAULT_MIN_LENGTH
 
     p = subparsers.add_parser("born", help="predicted phonopy BORN file (NAC parameters) of a structure",
                               description="Print a phonopy BORN file with predicted Born charges and eps_inf "
@@ -106,8 +103,6 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("structure", metavar="STRUCTURE_OR_PHONOPY_YAML",
                    help="POSCAR/CIF/ext-xyz file, or phonopy(_disp).yaml (its primitive cell is used)")
     p.add_argument("--model", default="default", help="model file or run folder (default: the bundled model)")
-    from tensorprop.data.readers import FORMATS
-
     p.add_argument("--format", choices=FORMATS, help="format of a structure file (default: from its name, "
                                                      "else its content)")
     p.add_argument("--all-atoms", action="store_true",

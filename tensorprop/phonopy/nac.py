@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from tensorprop.data.convert import as_crystal, from_phonopy_atoms, to_phonopy_atoms
+from tensorprop.data.readers import read_structure
 from tensorprop.errors import TensorpropError
 
 __all__ = [
@@ -192,9 +194,6 @@ def _is_phonopy(obj) -> bool:
 def _structure_to_phonopy_atoms(structure):
     from phonopy.structure.atoms import PhonopyAtoms
 
-    from tensorprop.data.convert import as_crystal, to_phonopy_atoms
-    from tensorprop.data.readers import read_structure
-
     if isinstance(structure, PhonopyAtoms):
         return structure, "the given PhonopyAtoms"
     if isinstance(structure, (str, os.PathLike)):
@@ -256,8 +255,6 @@ def _predict_raw(model, primitive, distance_to_A: float) -> tuple[np.ndarray, np
     """Run ``model.predict`` on the primitive cell given in Angstrom; check the outputs.
     Returns Z* (n, 3, 3), eps_inf (3, 3) and an ensemble's spreads (``born_spread``, ``dielectric_spread``)."""
     from phonopy.structure.atoms import PhonopyAtoms
-
-    from tensorprop.data.convert import from_phonopy_atoms
 
     cell = primitive
     if abs(distance_to_A - 1.0) > 1e-12:  # e.g. a QE/ABINIT Phonopy works in Bohr; the model wants Angstrom

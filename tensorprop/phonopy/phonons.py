@@ -23,8 +23,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from tensorprop.data.convert import as_crystal
+from tensorprop.data.readers import read_structure
 from tensorprop.errors import DataError, TensorpropError
-from tensorprop.phonopy.bands import XYZ, BandData, band_structure, thz_to_cm
+from tensorprop.foundation import calculator as foundation_calculator
+from tensorprop.phonopy import workflow  # workflow.resolve_model is looked up per call, as before
+from tensorprop.phonopy.bands import BandData, XYZ, band_structure, thz_to_cm
+from tensorprop.phonopy.gamma_table import gamma_analysis
+from tensorprop.phonopy.nac import attach_nac
 
 __all__ = ["PhononsResult", "SupercellBudgetError", "phonons", "primitive_matrix_of", "relax_structure",
            "supercell_for_length",
@@ -110,9 +116,6 @@ def _formula(symbols) -> str:
 def _as_ase(structure):
     """An ``ase.Atoms`` (periodic, Angstrom) of a path, ase.Atoms, pymatgen Structure, PhonopyAtoms or Crystal."""
     import ase
-
-    from tensorprop.data.convert import as_crystal
-    from tensorprop.data.readers import read_structure
 
     if isinstance(structure, ase.Atoms):
         as_crystal(structure)  # validates (overlapping atoms, degenerate cell)
@@ -243,11 +246,6 @@ def _resolve_calculator(calculator):
     if hasattr(calculator, "get_forces") or hasattr(calculator, "calculate"):
         name = getattr(getattr(calculator, "model", None), "name", None)  # a foundation calculator's checkpoint
         return calculator, str(name) if name else type(calculator).__name__
-    try:
-        from tensorprop.foundation import calculator as foundation_calculator
-    except ImportError as exc:
-        raise TensorpropError(f"potential {calculator!r}: tensorprop.foundation is not available ({exc}); "
-                              f"pass an ASE calculator instead") from None
     return foundation_calculator(calculator), str(calculator)
 
 
@@ -341,10 +339,6 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
     """
     from phonopy import Phonopy
 
-    from tensorprop.phonopy.gamma_table import gamma_analysis
-    from tensorprop.phonopy.nac import attach_nac
-    from tensorprop.phonopy.workflow import resolve_model
-
     notes: list[str] = []
 
     def warn(message: str) -> None:
@@ -373,8 +367,6 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
     calc, potential = _resolve_calculator(calculator)
     check_elements = getattr(getattr(calc, "model", None), "check_elements", None)  # a foundation potential's
     if check_elements is not None:
-        from tensorprop.data.convert import as_crystal
-
         check_elements(as_crystal(unit))  # DataError naming the elements outside the potential
     timings = {}
     relax_report = None
@@ -404,7 +396,7 @@ def phonons(atoms, *, calculator, model="default", supercell: Sequence[int] | No
     phonon.symmetrize_force_constants(show_drift=False)
 
     t0 = time.perf_counter()
-    nac = attach_nac(phonon, resolve_model(model))
+    nac = attach_nac(phonon, workflow.resolve_model(model))
     timings["nac"] = time.perf_counter() - t0
     eps_max = float(np.linalg.eigvalsh(nac.dielectric).max())
     if eps_max > metal_epsilon:

@@ -21,6 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from tensorprop.errors import TensorpropError
+from tensorprop.phonopy.bands import plot_bands
+from tensorprop.phonopy.born_file import write_born
+from tensorprop.physics.infrared import lorentzian_spectrum
 
 __all__ = ["write_phonons", "ir_spectrum", "plot_ir_spectrum", "plot_dos", "SUMMARY_NAME", "format_summary"]
 
@@ -35,7 +38,6 @@ def ir_spectrum(gamma, width: float = 10.0, npoints: int = 2000):
     grid : (npoints,) ndarray, cm^-1
     spectrum : (npoints,) ndarray, e^2/amu per cm^-1
     """
-    from tensorprop.physics.infrared import lorentzian_spectrum
 
     top = max(float(gamma.frequencies_cm.max()), 1.0)
     grid = np.linspace(0.0, 1.25 * top + 5.0 * width, npoints)
@@ -136,8 +138,6 @@ def write_phonons(phonon, result, out_dir, ir_width: float = 10.0, extra: dict |
     dict
         The summary written to ``phonons_summary.json`` (``files`` maps names to final paths).
     """
-    from tensorprop.phonopy.bands import plot_bands
-    from tensorprop.phonopy.born_file import write_born
 
     out = Path(out_dir).resolve()
     _prepare_target(out)

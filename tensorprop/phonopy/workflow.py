@@ -20,7 +20,13 @@ from typing import Sequence
 
 import numpy as np
 
+from tensorprop.data.readers import read_born
+from tensorprop.data.validate import acoustic_sum_rule_violation
 from tensorprop.errors import DataError
+from tensorprop.loading import load_model
+from tensorprop.phonopy.bands import band_structure, direction_label, gamma_modes, plot_bands
+from tensorprop.phonopy.born_file import write_born
+from tensorprop.phonopy.nac import default_nac_factor, predict_nac, spread_text
 
 __all__ = ["resolve_model", "load_phonopy", "run_nac", "format_gamma_table"]
 
@@ -33,7 +39,6 @@ def resolve_model(model=None):
     """
     if model is not None and hasattr(model, "predict"):
         return model
-    from tensorprop.api import load_model
 
     return load_model(None if model is None else model)
 
@@ -91,10 +96,6 @@ def _reference_nac(path, phonon) -> dict:
     little) and its Z* the acoustic sum rule, within ``REFERENCE_SYMMETRY_TOLERANCE``.
     """
     from phonopy.structure.symmetry import symmetrize_borns_and_epsilon
-
-    from tensorprop.data.readers import read_born
-    from tensorprop.data.validate import acoustic_sum_rule_violation
-    from tensorprop.phonopy.nac import default_nac_factor
 
     born, eps, factor = read_born(path, phonon.primitive, symprec=phonon.symmetry.tolerance)
     with warnings.catch_warnings():
@@ -191,9 +192,6 @@ def _predict_nac_and_gamma(phonon, model, reference_born, out: Path, directions,
     """run_nac's predictions: the NAC parameters (written as ``out/BORN``), the reference ones (or None), the
     Gamma-point modes without, with predicted and with reference NAC, and the band plot. Sets
     ``phonon.nac_params`` as it goes (the caller restores it). -> (NacResult, reference, gamma, files)."""
-    from tensorprop.phonopy.bands import band_structure, direction_label, gamma_modes, plot_bands
-    from tensorprop.phonopy.born_file import write_born
-    from tensorprop.phonopy.nac import predict_nac
 
     result = predict_nac(model, phonon, symmetrize=symmetrize)
     predicted = result.as_nac_params()
@@ -288,8 +286,6 @@ def format_gamma_table(summary: dict) -> str:
     lines.append(f"  symmetrisation correction of the prediction: Born {p['born_correction_max']:.2e} e, "
                  f"eps {p['dielectric_correction_max']:.2e}")
     if p.get("born_spread") is not None:
-        from tensorprop.phonopy.nac import spread_text
-
         lines.append("  " + spread_text(p["born_spread"], p.get("dielectric_spread"), p["symbols"]))
     if summary.get("errors"):
         e = summary["errors"]

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..data.records import Crystal
 from ..data.splits import make_split
+from ..errors import TensorpropError
 from ..physics.electrostatics import BOHR
 from .esp import HARTREE_EV
 from .geometries import conformer_jobs
@@ -51,8 +52,6 @@ def field_scf(numbers, positions, field, *, method: str = "HF", basis: str = "de
     mf.energy_nuc = lambda *args: e_nuc
     mf.kernel()
     if not mf.converged:
-        from ..errors import TensorpropError
-
         raise TensorpropError(f"SCF ({method}/{basis}) in field {field} V/A did not converge")
     dm = mf.make_rdm1()
 

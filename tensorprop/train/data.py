@@ -11,6 +11,7 @@ import numpy as np
 from ..config import DataConfig
 from ..data.batching import epoch_batches
 from ..data.graph import Graph, build_graph
+from ..data.molecules import load_molecules
 from ..data.registry import CrystalDataset, load_dataset
 from ..data.splits import make_split
 from ..data.validate import screen_labels
@@ -131,7 +132,6 @@ def _screen_part(part: CrystalDataset, policy: str, cfg: DataConfig):
 def load_molecule_data(cfg: DataConfig, seed: int = 0) -> SplitData:
     """Molecules of ``cfg.dataset`` (an ESP ``.npz``, a molecule ext-xyz, or ``water-dipoles``), split
     like :func:`load_training_data` (a seeded 80/10/10 split unless ``cfg.split`` says otherwise)."""
-    from ..data.molecules import load_molecules
 
     molecules = load_molecules(cfg.dataset)
     return _split_parts(CrystalDataset(molecules, name=str(cfg.dataset), source=str(cfg.dataset)), cfg, seed)

@@ -28,10 +28,13 @@ from ..config import FitConfig
 from ..data.batching import training_stream
 from ..data.feature_batching import feature_collate, make_feature_batches
 from ..errors import ConfigError
+from ..foundation.finetune import is_backbone_module
 from ..foundation.sources import batch_columns, first_trained_layer, open_source, select_layers
 from ..foundation_model import FoundationTensorModel
 from .data import build_graphs, load_training_data
 from .losses import loss_fn
+from .setup import TrainingSetup, _adapt
+from .state import init_state, make_optimizer
 
 __all__ = ["prepare_foundation", "resolve_foundation", "finetune_optimizer"]
 
@@ -52,8 +55,6 @@ def finetune_optimizer(tc, backbone_lr_scale: float) -> optax.GradientTransforma
     """:func:`~tensorprop.train.state.make_optimizer` of ``tc`` for the heads and, at ``backbone_lr_scale``
     times the learning rate (same schedule), for the fine-tuned Nequix layers (parameter modules
     ``nequix_layer_<i>``). Each group clips its own gradient norm at ``train.grad_clip``."""
-    from ..foundation.finetune import is_backbone_module
-    from .state import make_optimizer
 
     def labels(params):
         return {m: jax.tree.map(lambda _, m=m: "backbone" if is_backbone_module(m) else "heads", d)
@@ -79,8 +80,6 @@ def _check_finetune(cfg: FitConfig, source) -> None:
 
 def prepare_foundation(cfg: FitConfig, adapt_model: bool, dtype, progress: bool):
     """The :class:`~tensorprop.train.loop.TrainingSetup` of a foundation-feature model (frozen or fine-tuned)."""
-    from .setup import TrainingSetup, _adapt
-    from .state import init_state, make_optimizer
 
     tc, fc = cfg.train, cfg.model.foundation
     if tc.augment_rotations or tc.position_noise or cfg.data.extra_train:

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ..errors import ConfigError
 from .state import TrainState, apply_update
 
 __all__ = ["initialize_distributed", "data_mesh", "stack_batches", "stacked_stream", "make_parallel_train_step"]
@@ -42,8 +43,6 @@ def initialize_distributed() -> None:
     """
     env = os.environ
     if env.get("JAX_NUM_PROCESSES"):
-        from ..errors import ConfigError
-
         try:
             n, k = int(env["JAX_NUM_PROCESSES"]), int(env.get("JAX_PROCESS_ID", ""))
         except ValueError:
@@ -61,8 +60,6 @@ def data_mesh(n_devices: int = 0) -> Mesh:
     devices = jax.devices()
     n = len(devices) if n_devices in (0, None) else int(n_devices)
     if n > len(devices):
-        from ..errors import ConfigError
-
         raise ConfigError(f"train.devices = {n} but jax sees only {len(devices)} device(s): {devices}")
     return Mesh(np.asarray(devices[:n]), ("data",))
 
