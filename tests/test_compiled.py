@@ -20,7 +20,9 @@ ONE_LAYER = {**TINY, "num_layers": 1}  # an architecture of this file's own: its
 
 
 @pytest.mark.slow
-def test_a_second_model_of_the_same_architecture_compiles_nothing():
+def test_a_second_model_of_the_same_architecture_compiles_nothing(monkeypatch, tmp_path):
+    # traced computations of this test's own: another worker may have put this architecture's trace on disk
+    monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path))
     first = tensorprop.build_model(ONE_LAYER, seed=11)
     key = ("tensors", first.config)
     first.predict(triclinic())
@@ -58,7 +60,8 @@ def same_architecture_members():
 
 
 @pytest.mark.slow
-def test_vmapped_ensemble_equals_the_member_by_member_mean(same_architecture_members, monkeypatch):
+def test_vmapped_ensemble_equals_the_member_by_member_mean(same_architecture_members, monkeypatch, tmp_path):
+    monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path))  # nothing traced on disk by another worker
     members = same_architecture_members
     ens = tensorprop.ensemble(members)
     key = ("ensemble", members[0].config)  # the vmapped function of the members' one architecture
@@ -76,12 +79,13 @@ def test_vmapped_ensemble_equals_the_member_by_member_mean(same_architecture_mem
         log_mean = np.mean([log_epsilon(o["epsilon"]) for o in outs], axis=0)
         np.testing.assert_allclose(log_epsilon(out["epsilon"]), log_mean, atol=2e-4)
     # members one after another (what a very large structure gets) give the same numbers
+    sequential_edges = ensemble_module.SEQUENTIAL_EDGES
     monkeypatch.setattr(ensemble_module, "SEQUENTIAL_EDGES", 0)
     for seq, out in zip(ens.predict_many(crystals), got):
         for k in out:
             np.testing.assert_allclose(seq[k], out[k], atol=2e-5, err_msg=k)
     # a second ensemble of the same member architectures reuses the compiled function
-    monkeypatch.undo()
+    monkeypatch.setattr(ensemble_module, "SEQUENTIAL_EDGES", sequential_edges)
     traced = TRACES[key]
     tensorprop.ensemble(members[::-1]).predict_many(crystals)
     assert TRACES[key] == traced
