@@ -76,7 +76,7 @@ def phases_child(poscar: Path, env: dict) -> list:
 def compiled_count(model) -> int:
     """Padded shapes compiled so far: by the model's shared function, or for an ensemble by each architecture
     group's (they see the same batches)."""
-    fns = [fn for fn, _, _ in model.compiled_groups()] if hasattr(model, "compiled_groups") else [model._apply]
+    fns = [group[0] for group in model.compiled_groups()] if hasattr(model, "compiled_groups") else [model._apply]
     return max(fn._cache_size() if hasattr(fn, "_cache_size") else -1 for fn in fns)
 
 

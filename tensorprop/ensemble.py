@@ -191,10 +191,11 @@ class EnsembleModel(Predictor):
         self._mean = shared_jit(("ensemble mean", layout), lambda: functools.partial(mean_of_groups, layout))
 
     def _network_inputs(self, batch, idx, items):
-        """The batch, with the foundation features of its structures when a member reads them."""
+        """The batch; when a member reads foundation features, a :class:`PendingFeatures` that computes them when
+        the first member that reads them runs (:meth:`_evaluate` runs the others first)."""
         if self._feature_reader is None:
             return batch
-        return self._feature_reader._network_inputs(batch, idx, items)
+        return PendingFeatures(batch, functools.partial(self._feature_reader._network_inputs, batch, idx, items))
 
     def apply(self, params, stats, batch) -> dict:
         """Padded batch -> the members' mean ``born_charges`` (N, 3, 3), ``epsilon``/``epsilon_log`` (G, 3, 3).
@@ -202,15 +203,18 @@ class EnsembleModel(Predictor):
         return stacked_apply(tuple(m.config for m in self.members), params, stats, batch)
 
     def compiled_groups(self) -> list[tuple]:
-        """[(compiled function, stacked params, stacked stats)], one per architecture among the members
-        (:func:`member_groups`). The function, ``("ensemble", config)`` in :data:`~tensorprop.compiled.TRACES`,
-        is :func:`group_apply` of that config, shared by every ensemble with members of it; the stacks are
-        made once, on the host (no compile), and put on the device."""
+        """[(compiled function, stacked params, stacked stats, reads features)], one per architecture among the
+        members (:func:`member_groups`). The function, ``("ensemble", config)`` in
+        :data:`~tensorprop.compiled.TRACES`, is :func:`group_apply` of that config, shared by every ensemble with
+        members of it; the stacks are made once, on the host (no compile), and put on the device. "reads
+        features": the group's members read foundation features (their input is the graph and the features;
+        the others' the graph alone)."""
         if self._groups is None:
             self._groups = [
                 (shared_jit(("ensemble", config), lambda c=config: functools.partial(group_apply, c)),
                  jax.device_put(stack_members([self.params[k] for k in ks], np)),
-                 jax.device_put(stack_members([self.stats[k] for k in ks], np)))
+                 jax.device_put(stack_members([self.stats[k] for k in ks], np)),
+                 task_of(config).features_read(config) is not None)
                 for config, ks in member_groups([m.config for m in self.members], self.stats)]
         return self._groups
 
@@ -218,9 +222,17 @@ class EnsembleModel(Predictor):
         """The compiled mean over members of one padded batch: each architecture's members vmapped (the groups'
         compiles overlapped, :func:`~tensorprop.compiled.run_overlapped`) and their mean, or (a batch of more
         than :data:`SEQUENTIAL_EDGES` edges) one member after another, at one member's peak memory."""
-        if graph_part(batch).senders.shape[0] <= SEQUENTIAL_EDGES:
-            outputs = run_overlapped(functools.partial(fn.prepare, p, s, batch) for fn, p, s in self.compiled_groups())
-            return self._mean(outputs)
+        graph = graph_part(batch)
+        full = batch.resolve if isinstance(batch, PendingFeatures) else lambda: batch
+        if graph.senders.shape[0] <= SEQUENTIAL_EDGES:
+            # groups of own-backbone members first, on the graph alone: their compiles run while the foundation
+            # features are computed (compiled) and the groups that read them are traced
+            groups = sorted(enumerate(self.compiled_groups()), key=lambda g: g[1][3])
+            outputs = run_overlapped(
+                (lambda fn=fn, p=p, s=s, reads=reads: fn.prepare(p, s, full() if reads else graph))
+                for _, (fn, p, s, reads) in groups)
+            return self._mean([out for _, out in sorted(zip([g for g, _ in groups], outputs), key=lambda x: x[0])])
+        batch = full()
         members = self.members
         if progress:
             from tqdm.auto import tqdm
@@ -295,6 +307,20 @@ class EnsembleModel(Predictor):
 
 
 register_kind(MODEL_KIND, EnsembleModel)
+
+
+class PendingFeatures:
+    """A padded batch whose foundation features are computed on first use: ``graph`` (the GraphBatch, what
+    :func:`~tensorprop.data.batching.graph_part` finds), ``resolve()`` -> the batch with its features (computed
+    once by ``compute()``)."""
+
+    def __init__(self, graph, compute):
+        self.graph, self._compute, self._resolved = graph, compute, None
+
+    def resolve(self):
+        if self._resolved is None:
+            self._resolved = self._compute()
+        return self._resolved
 
 
 def ensemble(models: Sequence[Predictor | str | Path], metadata: dict | None = None, *,

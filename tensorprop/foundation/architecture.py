@@ -19,6 +19,7 @@ import e3nn_jax as e3nn
 import numpy as np
 
 from ..errors import CheckpointError
+from ..nn.backbone import message_paths
 
 __all__ = ["NequixArchitecture", "linear_map", "weight_layout"]
 
@@ -93,7 +94,7 @@ class NequixArchitecture:
         """Irreps of layer ``i``'s messages: input x edge harmonics, kept where the output has them
         (as ``e3nn.tensor_product`` orders them: sorted and regrouped)."""
         irreps_in, irreps_out = self.layer_irreps(i)
-        return e3nn.tensor_product(irreps_in, e3nn.s2_irreps(self.lmax), filter_ir_out=irreps_out)
+        return message_paths(irreps_in, e3nn.s2_irreps(self.lmax), irreps_out)[1]  # no arrays made: nothing traced
 
     def gated_irreps(self, i: int) -> e3nn.Irreps:
         """Irreps before the gate of layer ``i``: the output plus one 0e gate per non-scalar irrep."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -16,6 +18,7 @@ import e3nn_jax as e3nn
 import jax
 import numpy as np
 
+from ..compiled import shared_jit
 from ..data.batching import GraphBatch, collate
 from ..data.convert import as_crystal
 from ..data.graph import Graph, build_graph
@@ -102,7 +105,9 @@ class FoundationModel:
 
     def features(self, batch: GraphBatch) -> list[e3nn.IrrepsArray]:
         """Per-layer hidden node features [N, irreps] of a padded batch (see :func:`features`)."""
-        return _jit_features(self.params, self.arch, batch)
+        arch = self.arch
+        arrays = shared_jit(("nequix features", arch), lambda: functools.partial(_feature_arrays, arch))(self.params, batch)
+        return [e3nn.IrrepsArray(arch.layer_irreps(i)[1], x) for i, x in enumerate(arrays)]
 
     def records(self) -> list[np.ndarray]:
         """The weights in the checkpoint's leaf order (what a model file embeds, see
@@ -110,7 +115,10 @@ class FoundationModel:
         return records_of(self.arch, jax.device_get(self.params))
 
 
-_jit_features = jax.jit(batch_features, static_argnums=1)
+def _feature_arrays(arch: NequixArchitecture, params: dict, batch: GraphBatch) -> list[jax.Array]:
+    """:func:`batch_features` as plain arrays [N, dim of layer i's irreps] (what a compiled function kept on disk
+    returns: :func:`tensorprop.compiled.shared_jit`, one per architecture and padded shape)."""
+    return [x.array for x in batch_features(params, arch, batch)]
 
 
 @functools.lru_cache(maxsize=8)
@@ -124,9 +132,24 @@ def foundation_model_from_records(name: str, sha256: str, config: dict, records,
     """The foundation model of checkpoint ``name`` (file digest ``sha256``) from its JSON config and its weights in
     leaf order (:meth:`FoundationModel.records`), e.g. as embedded in a model file; ``source`` names them in errors
     (CheckpointError for a weight of the wrong shape or count)."""
-    arch = NequixArchitecture.from_config(config, source)
-    params = jax.tree_util.tree_map(jax.numpy.asarray, params_from_records(arch, records, source))
-    return FoundationModel(name=name, path=Path(source), sha256=sha256, config=config, arch=arch, params=params)
+    records = [np.asarray(r) for r in records]
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for r in records:
+        digest.update(f"{r.dtype.str}{r.shape}".encode())
+        digest.update(np.ascontiguousarray(r).data)
+    key = (name, sha256, digest.hexdigest())
+    if key not in _FROM_RECORDS:  # the members of an ensemble that embed one checkpoint share it: read once
+        arch = NequixArchitecture.from_config(config, source)
+        params = jax.tree_util.tree_map(jax.numpy.asarray, params_from_records(arch, records, source))
+        if len(_FROM_RECORDS) >= 4:
+            _FROM_RECORDS.pop(next(iter(_FROM_RECORDS)))
+        _FROM_RECORDS[key] = FoundationModel(name=name, path=Path(source), sha256=sha256, config=config, arch=arch,
+                                             params=params)
+    return _FROM_RECORDS[key]
+
+
+#: foundation models read from embedded weights, by (name, sha256, digest of config and weights); at most 4
+_FROM_RECORDS: dict = {}
 
 
 def load_foundation_model(name_or_path: str | os.PathLike = "nequix-mp-1-pft", *, sha256: str | None = None,

@@ -10,18 +10,14 @@ network a few times, and a few small structures cost a small batch.
 
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
-import jax
 import numpy as np
 
 from ..config import BatchConfig
 from ..data.batching import node_slices, prediction_batches
 from ..data.convert import as_crystal
-from ..data.records import Crystal
 from .model import load_foundation_model
-from .potential import batch_features
 
 __all__ = ["NequixFeatureSource", "FEATURE_BATCH"]
 
@@ -38,11 +34,8 @@ class NequixFeatureSource:
         self.model = model if model is not None else load_foundation_model(name, sha256=sha256 or None)
         self.name, self.sha256, self.cutoff = name, self.model.sha256, float(self.model.cutoff)
         self.elements = frozenset(int(z) for z in self.model.arch.atomic_numbers)
-        probe = Crystal(numbers=[min(self.elements)] * 2, positions=[[0, 0, 0], [1.2, 1.2, 1.2]], cell=np.eye(3) * 9,
-                        pbc=True)
-        traced = jax.eval_shape(functools.partial(batch_features, arch=self.model.arch), self.model.params,
-                                batch=self.model.batch([probe]))  # irreps from a trace: nothing compiled
-        self.layer_irreps = tuple(str(x.irreps) for x in traced)
+        arch = self.model.arch
+        self.layer_irreps = tuple(str(arch.layer_irreps(i)[1]) for i in range(arch.n_layers))  # what each layer outputs
 
     def __call__(self, crystals: Sequence) -> list[np.ndarray]:
         crystals = [as_crystal(c) for c in crystals]

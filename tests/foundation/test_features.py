@@ -3,13 +3,17 @@ under rotations and rotoinversions, and the very features the energy is read out
 
 from __future__ import annotations
 
+import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from tensorprop import testing
+from tensorprop.compiled import TRACES
 from tensorprop.foundation import batch_features, features
+from tensorprop.foundation.model import foundation_model_from_records
+from tensorprop.foundation.nequix_source import NequixFeatureSource
 from tensorprop.foundation.network import node_energies
 
 
@@ -56,3 +60,30 @@ def test_a_head_on_the_features_trains_in_one_jitted_function(mp1, reference):
     g = g_params["layers"][0]["linear_2"]["w[0,0] 89x0e,256x0e"]
     assert np.all(np.isfinite(g)) and np.abs(g).max() > 0
     assert not np.any(g_params["layers"][3]["radial_mlp"][0])  # layers after the head's get no gradient
+
+
+def test_irreps_known_without_a_trace_and_features_compiled_once_per_shape(mp1, reference, monkeypatch, tmp_path):
+    """The layer and message irreps a feature source and the weight layout use (read off the architecture, no
+    trace) are those the network traces to; the feature function is one per architecture, traced once per padded
+    shape, also for a second copy of the model read from its embedded weights (which is the same object)."""
+    monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path))  # nothing traced on disk by another test
+    arch = mp1.arch
+    batch = mp1.batch([reference["structures"]["NaCl"]])
+    traced = jax.eval_shape(lambda p, b: batch_features(p, arch, b), mp1.params, batch)
+    source = NequixFeatureSource(mp1.name, model=mp1)
+    assert source.layer_irreps == tuple(str(x.irreps) for x in traced)
+    for i in range(arch.n_layers):
+        irreps_in, irreps_out = arch.layer_irreps(i)
+        assert arch.tp_irreps(i) == e3nn.tensor_product(irreps_in, e3nn.s2_irreps(arch.lmax), filter_ir_out=irreps_out)
+
+    copy = foundation_model_from_records(mp1.name, mp1.sha256, mp1.config, mp1.records(), "test copy")
+    again = foundation_model_from_records(mp1.name, mp1.sha256, mp1.config, mp1.records(), "test copy again")
+    assert again is copy  # an ensemble's members that embed one checkpoint read it once
+    key = ("nequix features", arch)
+    first = features(copy, batch)
+    before = TRACES[key]
+    assert before >= 1
+    second = features(mp1, batch)  # another FoundationModel, same architecture and shape: nothing traced
+    assert TRACES[key] == before
+    for a, b in zip(first, second):
+        np.testing.assert_allclose(np.asarray(a.array), np.asarray(b.array), atol=1e-6)

@@ -132,3 +132,29 @@ def test_damaged_embedded_checkpoint_is_one_line(nequix_heads, tmp_path):
     meta.pop(EMBEDDED)
     with pytest.raises(CheckpointError, match="heads.npz: embedded foundation weights without a header"):
         FoundationTensorModel.from_file_contents(path, params, stats, meta)
+
+
+def test_own_members_run_on_the_graph_before_the_features_are_computed(mixed, monkeypatch):
+    """The members of tensorprop's own backbone read the graph alone and are prepared (traced, their compile
+    started) before the foundation features are computed, once, for the members that read them."""
+    own, heads, ens = mixed
+    events = []
+
+    class Logged:
+        def __init__(self, fn, name):
+            self.fn, self.name = fn, name
+
+        def prepare(self, params, stats, batch):
+            events.append((self.name, type(batch).__name__))
+            return self.fn.prepare(params, stats, batch)
+
+    groups = ens.compiled_groups()
+    monkeypatch.setattr(ens, "_groups", [(Logged(fn, "heads" if reads else "own"), p, s, reads)
+                                         for fn, p, s, reads in groups])
+    compute = ens._feature_reader._network_inputs
+    monkeypatch.setattr(ens._feature_reader, "_network_inputs",
+                        lambda *a: events.append(("features", None)) or compute(*a))
+    got = ens.predict(triclinic())
+    assert events == [("own", "GraphBatch"), ("features", None), ("heads", "FeatureBatch")]
+    monkeypatch.undo()
+    np.testing.assert_array_equal(got["born_charges"], ens.predict(triclinic())["born_charges"])
