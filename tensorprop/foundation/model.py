@@ -118,7 +118,7 @@ class FoundationModel:
 def _feature_arrays(arch: NequixArchitecture, params: dict, batch: GraphBatch) -> list[jax.Array]:
     """:func:`batch_features` as plain arrays [N, dim of layer i's irreps] (what a compiled function kept on disk
     returns: :func:`tensorprop.compiled.shared_jit`, one per architecture and padded shape)."""
-    return [x.array for x in batch_features(params, arch, batch)]
+    return [x.array for x in batch_features(params, arch, batch, unrolled=True)]  # forward only: the fast form
 
 
 @functools.lru_cache(maxsize=8)

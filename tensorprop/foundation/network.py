@@ -23,7 +23,7 @@ import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
 
-from ..nn.backbone import normalized_activation
+from ..nn.backbone import normalized_activation, weighted_messages
 from .architecture import NequixArchitecture, layer_linears, linear_map, linear_weight_names
 
 __all__ = ["edge_embedding", "interaction", "node_features", "layers_from", "node_energies"]
@@ -74,17 +74,20 @@ def edge_embedding(arch: NequixArchitecture, vectors: jax.Array) -> tuple[e3nn.I
 
 
 def interaction(arch: NequixArchitecture, i: int, weights: dict, features: e3nn.IrrepsArray,
-                sh: e3nn.IrrepsArray, radial: jax.Array, senders: jax.Array, receivers: jax.Array
-                ) -> e3nn.IrrepsArray:
+                sh: e3nn.IrrepsArray, radial: jax.Array, senders: jax.Array, receivers: jax.Array, *,
+                unrolled: bool = False) -> e3nn.IrrepsArray:
     """Interaction layer ``i``: features [n, irreps_in] -> [n, irreps_out] (after the gate).
 
     sh [e, sh irreps]; radial [e, n_basis] (zero rows for padded edges); senders, receivers [e].
+    ``unrolled``: the message sums written out per component (:func:`~tensorprop.nn.backbone.weighted_messages`):
+    on CPU the fastest forward pass; under a gradient (forces, fine-tuning) the einsum form (False) runs as fast
+    and compiles 2.5x faster (BENCHMARKS.md).
     """
     lin = layer_linears(arch, i)
-    messages = _apply_linear(lin["linear_1"], weights["linear_1"], features)[senders]  # [e, irreps_in]
-    messages = e3nn.tensor_product(messages, sh, filter_ir_out=arch.layer_irreps(i)[1])  # [e, tp irreps]
-    messages = messages * _mlp(weights["radial_mlp"], radial)  # [e, tp irreps], one weight per path
-    summed = e3nn.scatter_sum(messages, dst=receivers, output_size=features.shape[0])  # [n, tp irreps]
+    x = _apply_linear(lin["linear_1"], weights["linear_1"], features)  # [n, irreps_in]
+    # sum over neighbours of tensor_product(x[senders], sh, filter_ir_out=output irreps) * radial weight per path
+    summed = weighted_messages(x, sh, _mlp(weights["radial_mlp"], radial), senders, receivers, features.shape[0],
+                               arch.layer_irreps(i)[1], unrolled=unrolled)  # [n, tp irreps]
     summed = summed / jnp.sqrt(arch.avg_n_neighbors)
     x = _apply_linear(lin["linear_2"], weights["linear_2"], summed) + \
         _apply_linear(lin["skip"], weights["skip"], features)  # [n, gated irreps]
@@ -96,8 +99,8 @@ def interaction(arch: NequixArchitecture, i: int, weights: dict, features: e3nn.
 
 
 def node_features(params: dict, arch: NequixArchitecture, vectors: jax.Array, species: jax.Array,
-                  senders: jax.Array, receivers: jax.Array, edge_mask: jax.Array | None = None
-                  ) -> list[e3nn.IrrepsArray]:
+                  senders: jax.Array, receivers: jax.Array, edge_mask: jax.Array | None = None, *,
+                  unrolled: bool = False) -> list[e3nn.IrrepsArray]:
     """Hidden node features after each interaction layer.
 
     Parameters
@@ -106,6 +109,7 @@ def node_features(params: dict, arch: NequixArchitecture, vectors: jax.Array, sp
     species : [n] int species indices (``arch.species_table[numbers]``).
     senders, receivers : [e] int node indices.
     edge_mask : [e] bool, optional; False edges carry no message.
+    unrolled : see :func:`interaction`.
 
     Returns
     -------
@@ -113,12 +117,12 @@ def node_features(params: dict, arch: NequixArchitecture, vectors: jax.Array, sp
     after every layer but the last, whose output is the scalars only (128x0e).
     """
     x = e3nn.IrrepsArray(f"{arch.n_species}x0e", jax.nn.one_hot(species, arch.n_species, dtype=vectors.dtype))
-    return layers_from(arch, 0, params["layers"], x, vectors, senders, receivers, edge_mask)
+    return layers_from(arch, 0, params["layers"], x, vectors, senders, receivers, edge_mask, unrolled=unrolled)
 
 
 def layers_from(arch: NequixArchitecture, first: int, layer_weights, features: e3nn.IrrepsArray, vectors: jax.Array,
-                senders: jax.Array, receivers: jax.Array, edge_mask: jax.Array | None = None
-                ) -> list[e3nn.IrrepsArray]:
+                senders: jax.Array, receivers: jax.Array, edge_mask: jax.Array | None = None, *,
+                unrolled: bool = False) -> list[e3nn.IrrepsArray]:
     """Interaction layers ``first`` ... ``arch.n_layers - 1`` from ``features`` [n, irreps]: the one-hot species
     (``first`` = 0) or the output of layer ``first - 1``; ``layer_weights[i]`` are layer i's weights (a list of
     all layers', or a dict of those from ``first`` on: the fine-tuned ones). Other arguments as
@@ -128,7 +132,7 @@ def layers_from(arch: NequixArchitecture, first: int, layer_weights, features: e
         radial = jnp.where(edge_mask[:, None], radial, 0.0)
     out, x = [], features
     for i in range(first, arch.n_layers):
-        x = interaction(arch, i, layer_weights[i], x, sh, radial, senders, receivers)
+        x = interaction(arch, i, layer_weights[i], x, sh, radial, senders, receivers, unrolled=unrolled)
         out.append(x)
     return out
 

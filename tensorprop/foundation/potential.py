@@ -34,9 +34,11 @@ def _edge_vectors(batch: GraphBatch, positions: jax.Array, strain: jax.Array) ->
     return r + jnp.einsum("ei,eij->ej", r, eps[batch.node_graph[batch.receivers]])
 
 
-def batch_features(params: dict, arch: NequixArchitecture, batch: GraphBatch) -> list[e3nn.IrrepsArray]:
+def batch_features(params: dict, arch: NequixArchitecture, batch: GraphBatch, *, unrolled: bool = False
+                   ) -> list[e3nn.IrrepsArray]:
     """Hidden node features after each interaction layer for a padded batch (pure; jit it or call it
-    inside a jitted function, with ``arch`` static).
+    inside a jitted function, with ``arch`` static). ``unrolled=True``: the faster forward pass on CPU, for
+    features that are not differentiated (:func:`tensorprop.foundation.network.interaction`).
 
     Returns
     -------
@@ -47,7 +49,7 @@ def batch_features(params: dict, arch: NequixArchitecture, batch: GraphBatch) ->
     strain = jnp.zeros_like(batch.cell)
     vectors = _edge_vectors(batch, batch.positions, strain)
     return node_features(params, arch, vectors, species_indices(arch, batch.numbers), batch.senders, batch.receivers,
-                         batch.edge_mask)
+                         batch.edge_mask, unrolled=unrolled)
 
 
 def _graph_energies(params, arch, batch, positions, strain):
