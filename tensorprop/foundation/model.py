@@ -106,7 +106,9 @@ class FoundationModel:
     def features(self, batch: GraphBatch) -> list[e3nn.IrrepsArray]:
         """Per-layer hidden node features [N, irreps] of a padded batch (see :func:`features`)."""
         arch = self.arch
-        arrays = shared_jit(("nequix features", arch), lambda: functools.partial(_feature_arrays, arch))(self.params, batch)
+        unrolled = batch.senders.shape[0] >= UNROLLED_MIN_EDGES
+        arrays = shared_jit(("nequix features", arch, unrolled),
+                            lambda: functools.partial(_feature_arrays, arch, unrolled=unrolled))(self.params, batch)
         return [e3nn.IrrepsArray(arch.layer_irreps(i)[1], x) for i, x in enumerate(arrays)]
 
     def records(self) -> list[np.ndarray]:
@@ -115,10 +117,17 @@ class FoundationModel:
         return records_of(self.arch, jax.device_get(self.params))
 
 
-def _feature_arrays(arch: NequixArchitecture, params: dict, batch: GraphBatch) -> list[jax.Array]:
+#: padded edges from which :meth:`FoundationModel.features` computes the message sums written out per component
+#: (``unrolled``, :func:`~tensorprop.foundation.network.interaction`): about 2x faster per run on CPU but 2x the
+#: compile (3.1 s against 1.6 s at the one-structure bucket of 2048 edges). Below it (one or two structures, run
+#: once or a few times) the einsum form; a data set's batches (up to 16384 edges) share one compile over many runs.
+UNROLLED_MIN_EDGES = 8192
+
+
+def _feature_arrays(arch: NequixArchitecture, params: dict, batch: GraphBatch, *, unrolled: bool) -> list[jax.Array]:
     """:func:`batch_features` as plain arrays [N, dim of layer i's irreps] (what a compiled function kept on disk
-    returns: :func:`tensorprop.compiled.shared_jit`, one per architecture and padded shape)."""
-    return [x.array for x in batch_features(params, arch, batch, unrolled=True)]  # forward only: the fast form
+    returns: :func:`tensorprop.compiled.shared_jit`, one per architecture, form and padded shape)."""
+    return [x.array for x in batch_features(params, arch, batch, unrolled=unrolled)]
 
 
 @functools.lru_cache(maxsize=8)

@@ -79,7 +79,7 @@ def test_irreps_known_without_a_trace_and_features_compiled_once_per_shape(mp1, 
     copy = foundation_model_from_records(mp1.name, mp1.sha256, mp1.config, mp1.records(), "test copy")
     again = foundation_model_from_records(mp1.name, mp1.sha256, mp1.config, mp1.records(), "test copy again")
     assert again is copy  # an ensemble's members that embed one checkpoint read it once
-    key = ("nequix features", arch)
+    key = ("nequix features", arch, False)  # a one-structure batch: the einsum form
     first = features(copy, batch)
     before = TRACES[key]
     assert before >= 1
