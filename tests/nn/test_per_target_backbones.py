@@ -4,6 +4,7 @@ outputs and gradients as each backbone on its own, with one backbone traced inst
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from tensorprop.nn import backbone as backbone_module
 from tensorprop.nn.model import per_target_backbones
@@ -11,6 +12,7 @@ from tensorprop.physics.assemble import assemble_tensors
 from tests.conftest import triclinic, wurtzite_zno
 
 
+@pytest.mark.slow
 def test_vmapped_backbones_equal_the_separate_ones(variant_tiny_model, monkeypatch):
     model = variant_tiny_model
     config, task = model.config, model.task
@@ -29,7 +31,7 @@ def test_vmapped_backbones_equal_the_separate_ones(variant_tiny_model, monkeypat
     def separate(params):  # each target's backbone called by its own haiku module
         return assemble_tensors(task.network(config).apply(params, batch), batch, model.stats)
 
-    got, want = stacked(model.params), separate(model.params)
+    got, want = jax.jit(stacked)(model.params), jax.jit(separate)(model.params)
     assert calls == ["backbone", "backbone_born_charges", "backbone_epsilon"]  # one vmapped call, then the two
     for key in want:
         np.testing.assert_allclose(got[key], want[key], atol=2e-6 * max(1.0, float(np.abs(want[key]).max())),
@@ -39,9 +41,12 @@ def test_vmapped_backbones_equal_the_separate_ones(variant_tiny_model, monkeypat
                   - np.asarray(features["backbone_epsilon"].array)).max() > 1e-3  # each its own weights
 
     def loss(fn):
-        return lambda p: jnp.sum(fn(p)["born_charges"] ** 2) + jnp.sum(fn(p)["epsilon"] ** 2)
+        def value(p):
+            out = fn(p)
+            return jnp.sum(out["born_charges"] ** 2) + jnp.sum(out["epsilon"] ** 2)
+        return jax.jit(jax.grad(value))
 
-    g_got, g_want = jax.grad(loss(stacked))(model.params), jax.grad(loss(separate))(model.params)
+    g_got, g_want = loss(stacked)(model.params), loss(separate)(model.params)
     for name in ("backbone_born_charges", "backbone_epsilon"):  # every backbone weight gets its own gradient
         keys = [k for k in g_want if k.startswith(name + "/")]
         assert keys
