@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import e3nn_jax as e3nn
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -12,8 +11,7 @@ from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS, cartesian_to_irreps
 from .backbone import Backbone
 from .heads import CartesianReadout, IrrepsReadout, graph_mean
 
-__all__ = ["backbone_names", "edge_vectors", "network_fn", "per_target_backbones", "sum_rule_weights",
-           "transformed_network"]
+__all__ = ["edge_vectors", "network_fn", "sum_rule_weights", "transformed_network"]
 
 
 def edge_vectors(positions, senders, receivers, shifts):
@@ -33,10 +31,9 @@ def network_fn(config):
 
     weighted = config.sum_rule == "weighted"
 
-    def forward(batch, backbone_features=None):
-        # backbone_features: {backbone name: (N, hidden) features} computed outside (see per_target_backbones)
+    def forward(batch):
         vectors = edge_vectors(batch.positions, batch.senders, batch.receivers, batch.shifts)  # [E, 3]
-        shared = dict(backbone_features or {})
+        shared = {}
 
         def backbone_for(target):
             """Per-atom features [N, hidden] that feed ``target``'s head: one backbone for all targets,
@@ -78,43 +75,11 @@ def network_fn(config):
     return forward
 
 
-def backbone_names(config) -> tuple[str, ...]:
-    """The haiku module names of the backbones of :func:`network_fn`: ``("backbone",)``, or one per target
-    (``backbone_born_charges``, ``backbone_epsilon``) with ``config.backbone_per_target``."""
-    if config.backbone_per_target:
-        return tuple(f"backbone_{t}" for t in config.targets)
-    return ("backbone",)
-
-
-def per_target_backbones(config, params: dict, batch) -> dict:
-    """The features of the per-target backbones of ``params`` (``config.backbone_per_target``, several targets),
-    evaluated as one backbone vmapped over their stacked parameters: the same numbers as calling each (to float32
-    round-off), but one network to trace and compile instead of one per target. Pure (outside haiku); gradients
-    reach each backbone's own parameters. -> {backbone name: IrrepsArray (N, hidden_irreps)}, what
-    :func:`network_fn`'s ``backbone_features`` takes."""
-    names = backbone_names(config)
-    subtrees = [{"backbone" + key[len(name):]: value for key, value in params.items() if key.startswith(name + "/")}
-                for name in names]
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *subtrees)
-    vectors = edge_vectors(batch.positions, batch.senders, batch.receivers, batch.shifts)  # [E, 3]
-    # e3nn's vmap keeps the features' zero chunks known (jax.vmap would drop them, and the heads' linears depend on them)
-    features = e3nn.utils.vmap(_backbone(config).apply, in_axes=(0, None, None, None, None, None))(
-        stacked, vectors, batch.numbers, batch.senders, batch.receivers, batch.edge_mask)  # [T, N, hidden]
-    return {name: features[k] for k, name in enumerate(names)}
-
-
-def _backbone(config) -> hk.Transformed:
-    """One backbone as its own haiku function (module name ``backbone``): apply(params, vectors, numbers, senders,
-    receivers, edge_mask)."""
-    return hk.without_apply_rng(hk.transform(lambda *args: Backbone(config, name="backbone")(*args)))
-
-
 def sum_rule_weights(x):
     """Positive share weights (N,) of the acoustic-sum-rule correction from raw invariant scalars (N,)."""
     return jax.nn.softplus(x) + 1e-3
 
 
 def transformed_network(config) -> hk.Transformed:
-    """``hk.without_apply_rng(hk.transform(network_fn(config)))``: init(rng, batch), apply(params, batch[,
-    backbone_features])."""
+    """``hk.without_apply_rng(hk.transform(network_fn(config)))``: init(rng, batch), apply(params, batch)."""
     return hk.without_apply_rng(hk.transform(network_fn(config)))

@@ -20,7 +20,7 @@ from ..errors import BatchBudgetError, ConfigError, DataError
 from ..memory import format_bytes, prediction_bytes
 from ..nn.backbone import NUM_ELEMENTS
 from ..nn.field import field_energy_fn
-from ..nn.model import per_target_backbones, transformed_network
+from ..nn.model import transformed_network
 from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD
 from ..physics.assemble import assemble_tensors
 from ..physics.field_response import field_response, neutral_species_charges
@@ -84,11 +84,7 @@ class TensorsTask(Task):
     def apply(self, config, params, stats, batch) -> dict:
         if config.head == "field":
             return field_model_response(config, params, stats, batch, want=config.targets)
-        if config.backbone_per_target and len(config.targets) > 1:  # the targets' backbones as one vmapped network
-            raw = self.network(config).apply(params, batch, per_target_backbones(config, params, batch))
-        else:
-            raw = self.network(config).apply(params, batch)
-        return assemble_tensors(raw, batch, stats)
+        return assemble_tensors(self.network(config).apply(params, batch), batch, stats)
 
     def init_args(self, config) -> tuple:
         batch = example_batch(config.cutoff)
