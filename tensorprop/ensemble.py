@@ -227,11 +227,14 @@ class EnsembleModel(Predictor):
         if graph.senders.shape[0] <= SEQUENTIAL_EDGES:
             # groups of own-backbone members first, on the graph alone: their compiles run while the foundation
             # features are computed (compiled) and the groups that read them are traced
-            groups = sorted(enumerate(self.compiled_groups()), key=lambda g: g[1][3])
-            outputs = run_overlapped(
-                (lambda fn=fn, p=p, s=s, reads=reads: fn.prepare(p, s, full() if reads else graph))
-                for _, (fn, p, s, reads) in groups)
-            return self._mean([out for _, out in sorted(zip([g for g, _ in groups], outputs), key=lambda x: x[0])])
+            groups = self.compiled_groups()
+            order = sorted(range(len(groups)), key=lambda g: groups[g][3])  # feature readers last
+            outputs = [None] * len(groups)
+            for g, out in zip(order, run_overlapped(
+                    (lambda fn=fn, p=p, s=s, reads=reads: fn.prepare(p, s, full() if reads else graph))
+                    for fn, p, s, reads in (groups[g] for g in order))):
+                outputs[g] = out
+            return self._mean(outputs)
         batch = full()
         members = self.members
         if progress:

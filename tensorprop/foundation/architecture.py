@@ -90,6 +90,10 @@ class NequixArchitecture:
         irreps_in = e3nn.Irreps(f"{self.n_species}x0e") if i == 0 else hidden
         return irreps_in, hidden if i < self.n_layers - 1 else hidden.filter("0e")
 
+    def feature_irreps(self) -> tuple[e3nn.Irreps, ...]:
+        """The output irreps of every interaction layer, in order (what the feature sources concatenate)."""
+        return tuple(self.layer_irreps(i)[1] for i in range(self.n_layers))
+
     def tp_irreps(self, i: int) -> e3nn.Irreps:
         """Irreps of layer ``i``'s messages: input x edge harmonics, kept where the output has them
         (as ``e3nn.tensor_product`` orders them: sorted and regrouped)."""

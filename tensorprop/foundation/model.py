@@ -109,7 +109,7 @@ class FoundationModel:
         unrolled = batch.senders.shape[0] >= UNROLLED_MIN_EDGES
         arrays = shared_jit(("nequix features", arch, unrolled),
                             lambda: functools.partial(_feature_arrays, arch, unrolled=unrolled))(self.params, batch)
-        return [e3nn.IrrepsArray(arch.layer_irreps(i)[1], x) for i, x in enumerate(arrays)]
+        return [e3nn.IrrepsArray(irreps, x) for irreps, x in zip(arch.feature_irreps(), arrays)]
 
     def records(self) -> list[np.ndarray]:
         """The weights in the checkpoint's leaf order (what a model file embeds, see

@@ -34,8 +34,7 @@ class NequixFeatureSource:
         self.model = model if model is not None else load_foundation_model(name, sha256=sha256 or None)
         self.name, self.sha256, self.cutoff = name, self.model.sha256, float(self.model.cutoff)
         self.elements = frozenset(int(z) for z in self.model.arch.atomic_numbers)
-        arch = self.model.arch
-        self.layer_irreps = tuple(str(arch.layer_irreps(i)[1]) for i in range(arch.n_layers))  # what each layer outputs
+        self.layer_irreps = tuple(str(irreps) for irreps in self.model.arch.feature_irreps())
 
     def __call__(self, crystals: Sequence) -> list[np.ndarray]:
         crystals = [as_crystal(c) for c in crystals]
