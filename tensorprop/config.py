@@ -80,7 +80,7 @@ ALLOWED: dict[str, dict[str, str | tuple]] = {
               "head": ("equivariant", "cartesian", "field"), "species_self_connection": "[0, inf)",
               "task": ("tensors", "field", "charges", "foundation"),
               "sum_rule": ("mean", "weighted")},
-    "model.foundation": {"mode": ("frozen", "finetune"), "readout": ("square", "interaction"),
+    "model.foundation": {"mode": ("frozen", "finetune"), "readout": ("square", "interaction", "backbone"),
                          "channels": "[1, inf)", "backbone_lr_scale": "(0, inf)"},
     "batch": {"max_nodes": "[1, inf)", "max_edges": "[1, inf)", "max_graphs": "[1, inf)",
               "pad_mode": ("budget", "pow2")},
@@ -192,7 +192,9 @@ class FoundationConfig:
         ``"square"`` (default): a per-atom tensor product of two linear projections of the
         features with themselves, channel by channel (1o x 1o, 2e x 2e, 3o x 3o give the 1e of Z*),
         no edges; ``"interaction"``: one message-passing layer of tensorprop's own backbone over the
-        neighbour graph within ``model.cutoff``, the features as its initial node features.
+        neighbour graph within ``model.cutoff``, the features as its initial node features;
+        ``"backbone"``: tensorprop's own backbone (``model.hidden_irreps``, ``model.num_layers``, ...) with a
+        linear projection of the features as its initial node features in place of the species embedding.
     channels : int
         Multiplicity of each irrep of the two projections of the ``square`` readout.
     feature_irreps : str

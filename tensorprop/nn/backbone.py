@@ -180,28 +180,44 @@ class Interaction(hk.Module):
         return gated(out)  # [n_nodes, irreps_out]
 
 
+def edge_embedding(config, vectors) -> tuple[e3nn.IrrepsArray, jax.Array]:
+    """Edge vectors (E, 3) Angstrom -> spherical harmonics up to ``config.sh_lmax`` (E, sh; component
+    normalisation) and the radial basis within ``config.cutoff`` (E, ``config.num_radial_basis``)."""
+    edge_sh = e3nn.spherical_harmonics(e3nn.Irreps.spherical_harmonics(config.sh_lmax), vectors,
+                                       normalize=True, normalization="component")
+    edge_radial = radial_embedding(jnp.linalg.norm(vectors, axis=-1), n=config.num_radial_basis,
+                                   cutoff=config.cutoff, p=config.envelope_exponent)
+    return edge_sh, edge_radial
+
+
 class Backbone(hk.Module):
-    """Species embedding + ``num_layers`` interactions -> per-atom features ``hidden_irreps``."""
+    """Initial node features + ``num_layers`` interactions -> per-atom features ``hidden_irreps``.
+
+    The initial node features are a learned embedding of the species, or (``initial`` given) a linear
+    projection of per-atom features computed elsewhere onto the irreps of ``hidden_irreps`` they hold
+    (the foundation model's features: :mod:`tensorprop.nn.feature_heads`, readout ``backbone``); the
+    species then enter only through those features, so an element rare in the training data is
+    represented as the pretrained network sees it, not by an embedding row fitted to a few crystals.
+    """
 
     def __init__(self, config, name=None):
         super().__init__(name=name)
         self.config = config
 
-    def __call__(self, vectors, numbers, senders, receivers, edge_mask):
+    def __call__(self, vectors, numbers, senders, receivers, edge_mask, initial=None):
         """
-        vectors (E, 3) Angstrom, numbers (N,) int, senders/receivers (E,) int, edge_mask (E,) bool
-        -> IrrepsArray (N, hidden_irreps).
+        vectors (E, 3) Angstrom, numbers (N,) int, senders/receivers (E,) int, edge_mask (E,) bool,
+        initial None or an IrrepsArray (N, irreps) -> IrrepsArray (N, hidden_irreps).
         """
         cfg = self.config
         hidden = e3nn.Irreps(cfg.hidden_irreps)
-        lengths = jnp.linalg.norm(vectors, axis=-1)  # [E]
-        edge_sh = e3nn.spherical_harmonics(e3nn.Irreps.spherical_harmonics(cfg.sh_lmax), vectors,
-                                           normalize=True, normalization="component")  # [E, sh]
-        edge_radial = radial_embedding(lengths, n=cfg.num_radial_basis, cutoff=cfg.cutoff,
-                                       p=cfg.envelope_exponent)  # [E, n_basis]
-        n_scalars = hidden.filter(keep=["0e"]).num_irreps
-        embedding = hk.Embed(NUM_ELEMENTS, n_scalars, name="species_embedding")(numbers)  # [N, n_scalars]
-        x = e3nn.IrrepsArray(f"{n_scalars}x0e", embedding)
+        edge_sh, edge_radial = edge_embedding(cfg, vectors)
+        if initial is None:
+            n_scalars = hidden.filter(keep=["0e"]).num_irreps
+            embedding = hk.Embed(NUM_ELEMENTS, n_scalars, name="species_embedding")(numbers)  # [N, n_scalars]
+            x = e3nn.IrrepsArray(f"{n_scalars}x0e", embedding)
+        else:  # the irreps of hidden_irreps that the features hold (a linear map makes no others)
+            x = e3nn.haiku.Linear(hidden, name="feature_projection")(initial)  # [N, <= hidden]
         species_weights = None
         if cfg.species_self_connection:  # [N, k], unit-norm rows so the mixture keeps the layer's scale
             species_weights = hk.Embed(NUM_ELEMENTS, cfg.species_self_connection,

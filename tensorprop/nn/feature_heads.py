@@ -10,6 +10,9 @@ antisymmetric part of Z* needs. Two readouts make it:
 * ``interaction``: one :class:`~tensorprop.nn.backbone.Interaction` layer of tensorprop's own
   backbone, the features as its initial node features, over the neighbour graph within
   ``model.cutoff`` (1o x Y1 gives 1e).
+* ``backbone``: tensorprop's whole backbone (:class:`~tensorprop.nn.backbone.Backbone`, ``model.num_layers``
+  interactions of ``model.hidden_irreps``) with a linear projection of the features as its initial node
+  features in place of its species embedding: the own network's geometry on the pretrained chemistry.
 
 With ``model.foundation.mode: finetune`` the heads' input is made inside the network: the cached
 features of the frozen lower layers arrive with the batch, the trained layers (:class:`NequixLayerWeights`:
@@ -34,10 +37,9 @@ from ..foundation.network import layers_from
 from ..foundation.potential import species_indices
 from ..foundation.sources import first_trained_layer
 from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS
-from .backbone import Interaction
+from .backbone import Backbone, Interaction, edge_embedding
 from .heads import IrrepsReadout, graph_mean
 from .model import edge_vectors, sum_rule_weights
-from .radial import radial_embedding
 
 __all__ = ["TensorSquare", "NequixLayerWeights", "fine_tuned_features", "feature_heads_fn"]
 
@@ -132,13 +134,14 @@ def feature_heads_fn(config):
             h = TensorSquare(fc.channels, name="tensor_square")(x)
         else:
             vectors = edge_vectors(graph.positions, graph.senders, graph.receivers, graph.shifts)
-            edge_sh = e3nn.spherical_harmonics(e3nn.Irreps.spherical_harmonics(config.sh_lmax), vectors,
-                                               normalize=True, normalization="component")
-            edge_radial = radial_embedding(jnp.linalg.norm(vectors, axis=-1), n=config.num_radial_basis,
-                                           cutoff=config.cutoff, p=config.envelope_exponent)
-            h = Interaction(config.hidden_irreps, radial_hidden=config.radial_hidden,
-                            avg_num_neighbors=config.avg_num_neighbors, name="interaction")(
-                x, edge_sh, edge_radial, graph.senders, graph.receivers, graph.edge_mask)
+            if fc.readout == "backbone":
+                h = Backbone(config, name="backbone")(vectors, graph.numbers, graph.senders, graph.receivers,
+                                                      graph.edge_mask, initial=x)
+            else:  # interaction
+                edge_sh, edge_radial = edge_embedding(config, vectors)
+                h = Interaction(config.hidden_irreps, radial_hidden=config.radial_hidden,
+                                avg_num_neighbors=config.avg_num_neighbors, name="interaction")(
+                    x, edge_sh, edge_radial, graph.senders, graph.receivers, graph.edge_mask)
         out = {}
         if "born_charges" in config.targets:
             raw = IrrepsReadout(config.head_irreps, BORN_IRREPS + ("0e" if weighted else ""),

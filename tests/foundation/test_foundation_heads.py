@@ -87,9 +87,9 @@ def _tiny_foundation_model(readout: str, seed: int = 2, name: str = "stand-in:ne
     return model
 
 
-@pytest.fixture(scope="module", params=["square", "interaction", "nequix-mp-1"])
+@pytest.fixture(scope="module", params=["square", "interaction", "backbone", "nequix-mp-1"])
 def head_model(request):
-    """Tiny heads on the stand-in source (both readouts) and on the real Nequix MP-1 features."""
+    """Tiny heads on the stand-in source (each readout) and on the real Nequix MP-1 features."""
     if request.param == "nequix-mp-1":
         pytest.importorskip("tensorprop.foundation.model", reason="the Nequix port (branch foundation) is not here")
         if not (SHARED / "models" / "nequix-mp-1.nqx").is_file():
@@ -119,6 +119,22 @@ def test_physics_battery(head_model, improper):
         c = CRYSTALS[name]
         tpt.check_permutation(predict, c, np.random.default_rng(0).permutation(c.n_atoms)[::-1])
         tpt.check_supercell(predict, c, np.diag([2, 1, 1]))
+
+
+def test_backbone_readout_reads_species_only_through_the_features():
+    """readout ``backbone``: the own backbone's species embedding is replaced by the projected features, so two
+    elements with the same features (here: an atom relabelled, its features kept) predict the same."""
+    model = _tiny_foundation_model("backbone")
+    modules = set(model.params)
+    assert any("feature_projection" in m for m in modules) and not any("species_embedding" in m for m in modules)
+    c = triclinic()
+    before = model.predict(c)["born_charges"]
+    features = model.features([c])
+    model.features = lambda crystals, progress=False: features  # the relabelled atoms keep their features
+    relabelled = c.replace(numbers=np.where(c.numbers == c.numbers[0], 3, c.numbers))
+    after = model.predict(relabelled)["born_charges"]
+    np.testing.assert_allclose(after, before, atol=1e-6)
+    assert np.abs(before).max() > 1e-3
 
 
 def test_save_load_and_wrong_weights(head_model, tmp_path):
