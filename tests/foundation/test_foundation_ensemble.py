@@ -18,11 +18,12 @@ from tests.foundation.test_foundation_heads import _tiny_foundation_model
 from tests.test_ensemble import _trained_like
 
 
-@pytest.fixture(scope="module")
-def mixed():
-    """A tensors member (own backbone, cutoff 4 A) and a foundation-heads member on the stand-in features."""
+@pytest.fixture(scope="module", params=["square", "backbone"])
+def mixed(request):
+    """A tensors member (own backbone, cutoff 4 A) and a foundation-feature member on the stand-in features:
+    heads (square readout) or the own backbone on the features (backbone readout)."""
     own = _trained_like(TINY, 0, elements=None)
-    heads = _tiny_foundation_model("square")
+    heads = _tiny_foundation_model(request.param)
     return own, heads, ensemble([own, heads])
 
 
