@@ -2,7 +2,8 @@
 ``nequix`` package itself, for testing tensorprop's port (``tensorprop/foundation``).
 
 Not part of the test suite and not importable by it: it needs a scratch venv with the nequix
-package (which tensorprop does not depend on). Made with (2026-11-29, 2-core CPU, float32):
+package (which tensorprop does not depend on). Made with (2026-11-29, 2-core CPU, float32; nequix-oam-1-pft added
+2026-12-07 with the same commands, the other two models' numbers reproduced exactly):
 
     python -m venv /tmp/nequix-venv
     /tmp/nequix-venv/bin/pip install --no-deps nequix==0.4.5
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from ase.build import bulk
 
-MODELS = ("nequix-mp-1", "nequix-mp-1-pft")
+MODELS = ("nequix-mp-1", "nequix-mp-1-pft", "nequix-oam-1-pft")
 
 
 def structures():

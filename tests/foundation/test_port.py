@@ -12,7 +12,7 @@ from tensorprop.foundation import PUBLISHED, load_foundation_model, read_checkpo
 VOIGT = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])  # ase order xx yy zz yz xz xy
 
 
-@pytest.mark.parametrize("name", ["nequix-mp-1", "nequix-mp-1-pft"])
+@pytest.mark.parametrize("name", ["nequix-mp-1", "nequix-mp-1-pft", "nequix-oam-1-pft"])
 def test_energy_forces_stress_match_nequix(name, models_dir, reference):
     model = load_foundation_model(models_dir / f"{name}.nqx")
     crystals = list(reference["structures"].values())
