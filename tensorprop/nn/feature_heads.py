@@ -36,10 +36,8 @@ from ..foundation.model import load_foundation_model
 from ..foundation.network import layers_from
 from ..foundation.potential import species_indices
 from ..foundation.sources import first_trained_layer
-from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS
 from .backbone import Backbone, Interaction, edge_embedding
-from .heads import IrrepsReadout, graph_mean
-from .model import edge_vectors, sum_rule_weights
+from .model import edge_vectors, tensor_heads
 
 __all__ = ["TensorSquare", "NequixLayerWeights", "fine_tuned_features", "feature_heads_fn"]
 
@@ -121,7 +119,6 @@ def feature_heads_fn(config):
     frozen mode, the frozen lower layers' in finetune mode (see :func:`fine_tuned_features`).
     """
     fc = config.foundation
-    weighted = config.sum_rule == "weighted"
     feature_irreps = e3nn.Irreps(fc.feature_irreps)
 
     def forward(batch):
@@ -142,16 +139,6 @@ def feature_heads_fn(config):
                 h = Interaction(config.hidden_irreps, radial_hidden=config.radial_hidden,
                                 avg_num_neighbors=config.avg_num_neighbors, name="interaction")(
                     x, edge_sh, edge_radial, graph.senders, graph.receivers, graph.edge_mask)
-        out = {}
-        if "born_charges" in config.targets:
-            raw = IrrepsReadout(config.head_irreps, BORN_IRREPS + ("0e" if weighted else ""),
-                                name="born_head")(h).array
-            out["born_irreps"] = raw[:, :9]
-            if weighted:
-                out["born_sum_rule_weights"] = sum_rule_weights(raw[:, 9])
-        if "epsilon" in config.targets:
-            per_atom = IrrepsReadout(config.head_irreps, EPSILON_IRREPS, name="epsilon_head")(h).array
-            out["epsilon_irreps"] = graph_mean(per_atom, graph.node_graph, graph.node_mask, graph.n_graphs)
-        return out
+        return tensor_heads(config, lambda target: h, graph.node_graph, graph.node_mask, graph.n_graphs)
 
     return forward

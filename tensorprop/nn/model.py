@@ -11,7 +11,7 @@ from ..physics.tensors import BORN_IRREPS, EPSILON_IRREPS, cartesian_to_irreps
 from .backbone import Backbone
 from .heads import CartesianReadout, IrrepsReadout, graph_mean
 
-__all__ = ["edge_vectors", "network_fn", "sum_rule_weights", "transformed_network"]
+__all__ = ["edge_vectors", "network_fn", "sum_rule_weights", "tensor_heads", "transformed_network"]
 
 
 def edge_vectors(positions, senders, receivers, shifts):
@@ -60,19 +60,32 @@ def network_fn(config):
                 per_atom = cartesian_to_irreps(s, symmetric=True).array
                 out["epsilon_irreps"] = graph_mean(per_atom, batch.node_graph, batch.node_mask, batch.n_graphs)
             return out
-        if BORN_CHARGES in config.targets:
-            raw = IrrepsReadout(config.head_irreps, BORN_IRREPS + ("0e" if weighted else ""), name="born_head")(
-                backbone_for(BORN_CHARGES)).array
-            out["born_irreps"] = raw[:, :9]
-            if weighted:
-                out["born_sum_rule_weights"] = sum_rule_weights(raw[:, 9])
-        if EPSILON in config.targets:
-            per_atom = IrrepsReadout(config.head_irreps, EPSILON_IRREPS, name="epsilon_head")(
-                backbone_for(EPSILON)).array
-            out["epsilon_irreps"] = graph_mean(per_atom, batch.node_graph, batch.node_mask, batch.n_graphs)
-        return out
+        return tensor_heads(config, backbone_for, batch.node_graph, batch.node_mask, batch.n_graphs)
 
     return forward
+
+
+def tensor_heads(config, features_for, node_graph, node_mask, n_graphs: int) -> dict:
+    """The equivariant Z* and eps_inf heads (haiku modules ``born_head``, ``epsilon_head``) of every network
+    that ends in per-atom irreps features: tensorprop's backbone and the foundation-feature readouts.
+
+    ``features_for(target)`` -> the (N, irreps) :class:`e3nn.IrrepsArray` that feeds ``target``'s head (called
+    only for the requested targets). Returns ``{"born_irreps": (N, 9), "epsilon_irreps": (G, 6)}`` (raw irreps,
+    eps averaged over each graph's real atoms), plus ``"born_sum_rule_weights"`` (N,) with ``config.sum_rule ==
+    "weighted"``.
+    """
+    weighted = config.sum_rule == "weighted"
+    out = {}
+    if BORN_CHARGES in config.targets:
+        raw = IrrepsReadout(config.head_irreps, BORN_IRREPS + ("0e" if weighted else ""), name="born_head")(
+            features_for(BORN_CHARGES)).array
+        out["born_irreps"] = raw[:, :9]
+        if weighted:
+            out["born_sum_rule_weights"] = sum_rule_weights(raw[:, 9])
+    if EPSILON in config.targets:
+        per_atom = IrrepsReadout(config.head_irreps, EPSILON_IRREPS, name="epsilon_head")(features_for(EPSILON)).array
+        out["epsilon_irreps"] = graph_mean(per_atom, node_graph, node_mask, n_graphs)
+    return out
 
 
 def sum_rule_weights(x):
