@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import yaml
 
 from .errors import ConfigError
+from .irreps_text import plain_irreps
 
 __all__ = ["FoundationConfig", "ModelConfig", "BatchConfig", "TrainConfig", "DataConfig", "ChargesConfig", "FitConfig",
            "config_from_dict", "config_to_dict", "load_yaml_config", "read_yaml_mapping", "ALLOWED", "allowed_text",
@@ -59,16 +60,20 @@ MODEL_CHECKS: dict[str, typing.Callable[["ModelConfig"], None]] = {}
 def check_irreps(config: "ModelConfig", needed: typing.Callable[[str], set]) -> None:
     """ConfigError naming the key when ``model.hidden_irreps`` or ``model.head_irreps`` does not parse, or lacks an
     irrep of ``needed(key)`` (a set of irreps such as ``{"0e", "2e"}``), the keys checked in that order."""
-    import e3nn_jax as e3nn
-
     for key in ("hidden_irreps", "head_irreps"):
-        try:
-            irreps = e3nn.Irreps(getattr(config, key))
-        except Exception as exc:  # e3nn raises plain ValueError with its own words
-            raise ConfigError(f"model.{key}: cannot parse irreps {getattr(config, key)!r}: {exc}") from None
-        missing = needed(key) - {str(ir) for _, ir in irreps}
+        text = getattr(config, key)
+        terms = plain_irreps(text)
+        present = None if terms is None else {ir for mul, ir in terms if mul > 0}
+        if present is None:  # not the plain form: e3nn-jax parses it, or says why not
+            import e3nn_jax as e3nn  # lazy: ~1 s of imports, only for irreps outside the plain form
+
+            try:
+                present = {str(ir) for mul, ir in e3nn.Irreps(text) if mul > 0}
+            except Exception as exc:  # e3nn raises plain ValueError with its own words
+                raise ConfigError(f"model.{key}: cannot parse irreps {text!r}: {exc}") from None
+        missing = needed(key) - present
         if missing:
-            raise ConfigError(f"model.{key} = {irreps} lacks {sorted(missing)} needed by the heads {config.targets}")
+            raise ConfigError(f"model.{key} = {text} lacks {sorted(missing)} needed by the heads {config.targets}")
 
 
 #: The allowed values of the config fields, per YAML section: an interval ``"[low, high)"`` (``inf`` for no

@@ -230,3 +230,32 @@ def test_a_file_whose_parameters_do_not_fit_its_config_is_refused_naming_it(monk
     param_shapes(model.config)
     with pytest.raises(CheckpointError, match=r"bad\.npz: parameter shapes do not match the network"):
         tensorprop.load_model(bad)
+
+
+WARM_LOAD_SCRIPT = """
+import json, sys
+import tensorprop
+imported_at_import = "e3nn_jax" in sys.modules
+model = tensorprop.load_model()  # the bundled ensemble: own backbones and heads on embedded Nequix weights
+print(json.dumps({"at_import": imported_at_import, "after_load": "e3nn_jax" in sys.modules,
+                  "members": len(model.members)}))
+"""
+
+
+@pytest.mark.slow
+def test_a_warm_load_of_the_bundled_model_imports_no_e3nn(tmp_path):
+    """e3nn-jax (about 1 s of imports) is imported on first use (tensorprop._lazy): not by ``import tensorprop``,
+    and not by loading a model once its parameter shapes and weight layouts are in the user cache; the first
+    load in a cache traces (and needs e3nn)."""
+    env = {**os.environ, "TENSORPROP_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    runs = []
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-c", WARM_LOAD_SCRIPT], env=env, capture_output=True, text=True,
+                             cwd=tmp_path, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        runs.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    cold, warm = runs
+    assert not cold["at_import"] and not warm["at_import"]
+    assert cold["after_load"]  # shapes traced: the cache was empty
+    assert not warm["after_load"] and warm["members"] == cold["members"] >= 2

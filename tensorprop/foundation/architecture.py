@@ -13,12 +13,15 @@ Koker; the notice is in ``tensorprop/foundation/LICENSE-nequix``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from functools import cached_property
 
-import e3nn_jax as e3nn
+from .._lazy import e3nn
 import numpy as np
 
+from ..compiled import cached_per_architecture
 from ..errors import CheckpointError
+from ..irreps_text import normalized_irreps, plain_irreps
 from ..nn.backbone import message_paths
 
 __all__ = ["NequixArchitecture", "linear_map", "weight_layout"]
@@ -62,7 +65,7 @@ class NequixArchitecture:
                                   f"weights) are not supported")
         try:
             return cls(atomic_numbers=tuple(sorted(int(z) for z in config["atomic_numbers"])),
-                       hidden_irreps=str(e3nn.Irreps(config["hidden_irreps"])), lmax=int(config["lmax"]),
+                       hidden_irreps=normalized_irreps(config["hidden_irreps"]), lmax=int(config["lmax"]),
                        cutoff=float(config["cutoff"]), n_layers=int(config["n_layers"]),
                        radial_basis_size=int(config["radial_basis_size"]),
                        radial_mlp_size=int(config["radial_mlp_size"]),
@@ -90,9 +93,14 @@ class NequixArchitecture:
         irreps_in = e3nn.Irreps(f"{self.n_species}x0e") if i == 0 else hidden
         return irreps_in, hidden if i < self.n_layers - 1 else hidden.filter("0e")
 
-    def feature_irreps(self) -> tuple[e3nn.Irreps, ...]:
-        """The output irreps of every interaction layer, in order (what the feature sources concatenate)."""
-        return tuple(self.layer_irreps(i)[1] for i in range(self.n_layers))
+    def feature_irreps(self) -> tuple[str, ...]:
+        """The output irreps of every interaction layer, in order (what the feature sources concatenate), as
+        ``str(self.layer_irreps(i)[1])``; read without e3nn-jax where the hidden irreps are of the plain form."""
+        terms = plain_irreps(self.hidden_irreps)
+        if terms is None:
+            return tuple(str(self.layer_irreps(i)[1]) for i in range(self.n_layers))
+        scalars = "+".join(f"{mul}x{ir}" for mul, ir in terms if ir == "0e")
+        return (self.hidden_irreps,) * (self.n_layers - 1) + (scalars,)
 
     def tp_irreps(self, i: int) -> e3nn.Irreps:
         """Irreps of layer ``i``'s messages: input x edge harmonics, kept where the output has them
@@ -132,13 +140,23 @@ def layer_linears(arch: NequixArchitecture, i: int) -> dict[str, e3nn.Functional
             "skip": linear_map(irreps_in, arch.gated_irreps(i), force_irreps_out=True)}
 
 
-def weight_layout(arch: NequixArchitecture) -> list[tuple[tuple, tuple[int, ...]]]:
+@functools.lru_cache(maxsize=8)
+def weight_layout(arch: NequixArchitecture) -> tuple[tuple[tuple, tuple[int, ...]], ...]:
     """Every weight as (key path in the params pytree, shape), in the checkpoint's leaf order.
+
+    Kept on disk per architecture (:func:`tensorprop.compiled.cached_per_architecture`): building it makes e3nn's
+    linear maps, which costs the e3nn-jax import and a few small compiles at every load of a model file.
 
     The params pytree: ``{"atom_energies": (n_species,), "layers": [{"radial_mlp": [W, ...],
     "linear_1": {name: W}, "linear_2": {...}, "skip": {...}, "layer_norm": [w per irrep]}, ...],
     "readout": {name: W}}`` (``layer_norm`` only when ``arch.layer_norm``).
     """
+    layout = cached_per_architecture("nequix-weight-layout", arch, lambda: _weight_layout(arch))
+    return tuple((tuple(key_path), tuple(shape)) for key_path, shape in layout)
+
+
+def _weight_layout(arch: NequixArchitecture) -> list[tuple[tuple, tuple[int, ...]]]:
+    """:func:`weight_layout`, built from e3nn's linear maps."""
     out: list[tuple[tuple, tuple[int, ...]]] = [(("atom_energies",), (arch.n_species,))]
     for i in range(arch.n_layers):
         sizes = [arch.radial_basis_size] + [arch.radial_mlp_size] * arch.radial_mlp_layers + \

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import e3nn_jax as e3nn
+from .._lazy import e3nn
 import jax
 import numpy as np
 
@@ -105,11 +105,16 @@ class FoundationModel:
 
     def features(self, batch: GraphBatch) -> list[e3nn.IrrepsArray]:
         """Per-layer hidden node features [N, irreps] of a padded batch (see :func:`features`)."""
+        arrays = self.feature_arrays(batch)
+        return [e3nn.IrrepsArray(irreps, x) for irreps, x in zip(self.arch.feature_irreps(), arrays)]
+
+    def feature_arrays(self, batch: GraphBatch) -> list[jax.Array]:
+        """:meth:`features` as plain arrays [N, dim of layer i's irreps] (no e3nn-jax needed when the computation
+        is on disk: :func:`tensorprop.compiled.shared_jit`)."""
         arch = self.arch
         unrolled = batch.senders.shape[0] >= UNROLLED_MIN_EDGES
-        arrays = shared_jit(("nequix features", arch, unrolled),
-                            lambda: functools.partial(_feature_arrays, arch, unrolled=unrolled))(self.params, batch)
-        return [e3nn.IrrepsArray(irreps, x) for irreps, x in zip(arch.feature_irreps(), arrays)]
+        return shared_jit(("nequix features", arch, unrolled),
+                          lambda: functools.partial(_feature_arrays, arch, unrolled=unrolled))(self.params, batch)
 
     def records(self) -> list[np.ndarray]:
         """The weights in the checkpoint's leaf order (what a model file embeds, see
@@ -133,7 +138,8 @@ def _feature_arrays(arch: NequixArchitecture, params: dict, batch: GraphBatch, *
 @functools.lru_cache(maxsize=8)
 def _load(path: str, sha256: str, name: str) -> FoundationModel:
     config, arch, params = read_checkpoint(path)
-    params = jax.tree_util.tree_map(jax.numpy.asarray, params)  # on the device once, not at every call
+    params = jax.tree_util.tree_map(jax.device_put, params)  # on the device once, not at every call (device_put:
+    # no compile; jnp.asarray compiles a `stage` per leaf shape in jax >= 0.10)
     return FoundationModel(name=name, path=Path(path), sha256=sha256, config=config, arch=arch, params=params)
 
 
@@ -149,7 +155,7 @@ def foundation_model_from_records(name: str, sha256: str, config: dict, records,
     key = (name, sha256, digest.hexdigest())
     if key not in _FROM_RECORDS:  # the members of an ensemble that embed one checkpoint share it: read once
         arch = NequixArchitecture.from_config(config, source)
-        params = jax.tree_util.tree_map(jax.numpy.asarray, params_from_records(arch, records, source))
+        params = jax.tree_util.tree_map(jax.device_put, params_from_records(arch, records, source))
         if len(_FROM_RECORDS) >= 4:
             _FROM_RECORDS.pop(next(iter(_FROM_RECORDS)))
         _FROM_RECORDS[key] = FoundationModel(name=name, path=Path(source), sha256=sha256, config=config, arch=arch,

@@ -34,15 +34,15 @@ class NequixFeatureSource:
         self.model = model if model is not None else load_foundation_model(name, sha256=sha256 or None)
         self.name, self.sha256, self.cutoff = name, self.model.sha256, float(self.model.cutoff)
         self.elements = frozenset(int(z) for z in self.model.arch.atomic_numbers)
-        self.layer_irreps = tuple(str(irreps) for irreps in self.model.arch.feature_irreps())
+        self.layer_irreps = self.model.arch.feature_irreps()
 
     def __call__(self, crystals: Sequence) -> list[np.ndarray]:
         crystals = [as_crystal(c) for c in crystals]
         graphs = self.model.graphs(crystals)  # DataError for elements outside the checkpoint's set
         out: list = [None] * len(graphs)
         for idx, batch in prediction_batches(graphs, FEATURE_BATCH):
-            layers = self.model.features(batch)
-            x = np.concatenate([np.asarray(f.array, np.float32) for f in layers], axis=1)  # [N, F]
+            layers = self.model.feature_arrays(batch)
+            x = np.concatenate([np.asarray(f, np.float32) for f in layers], axis=1)  # [N, F]
             for i, rows in zip(idx, node_slices(graphs, idx)):
                 out[i] = x[rows]
         return out

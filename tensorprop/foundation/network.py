@@ -19,7 +19,7 @@ numbers agree with the nequix package to float32 precision (tests/foundation/).
 
 from __future__ import annotations
 
-import e3nn_jax as e3nn
+from .._lazy import e3nn
 import jax
 import jax.numpy as jnp
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
-import e3nn_jax as e3nn
+from .._lazy import e3nn
 import jax
 import jax.numpy as jnp
 

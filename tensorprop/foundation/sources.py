@@ -17,7 +17,6 @@ import functools
 import hashlib
 from typing import Protocol, Sequence
 
-import e3nn_jax as e3nn
 import haiku as hk
 import jax
 import numpy as np
@@ -26,6 +25,7 @@ from ..config import BatchConfig, ModelConfig
 from ..data.batching import example_batch, make_batches, node_slices
 from ..data.graph import build_graph
 from ..errors import CheckpointError, ConfigError
+from ..irreps_text import irreps_dim, normalized_irreps
 from ..nn.backbone import Backbone
 from ..nn.model import edge_vectors
 from .nequix_source import NequixFeatureSource
@@ -49,7 +49,7 @@ class FeatureSource(Protocol):
 def select_layers(layer_irreps: Sequence[str], layers: Sequence[int]) -> tuple[np.ndarray, str]:
     """Columns of the concatenated features that belong to ``layers`` (empty: all; negative from the end)
     and the irreps of the selection. -> (column indices (F',), irreps)."""
-    sizes = [e3nn.Irreps(ir).dim for ir in layer_irreps]
+    sizes = [irreps_dim(ir) for ir in layer_irreps]
     starts = np.concatenate([[0], np.cumsum(sizes)])
     n = len(sizes)
     chosen = list(range(n)) if not layers else list(layers)
@@ -58,8 +58,7 @@ def select_layers(layer_irreps: Sequence[str], layers: Sequence[int]) -> tuple[n
             raise ConfigError(f"model.foundation.layers: layer {k} out of range; the checkpoint has {n} layers")
     chosen = [k % n for k in chosen]
     columns = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in chosen])
-    irreps = e3nn.Irreps("+".join(str(e3nn.Irreps(layer_irreps[k])) for k in chosen))
-    return columns, str(irreps)
+    return columns, normalized_irreps("+".join(layer_irreps[k] for k in chosen))
 
 
 def first_trained_layer(fc, n_layers: int) -> int:
@@ -98,7 +97,7 @@ class BackboneFeatureSource:
                                   radial_hidden=(16,), head_irreps="4x0e + 2x1e + 2x2e", avg_num_neighbors=10.0,
                                   targets=("epsilon",))
         self.name, self.cutoff, self.elements = STAND_IN, cutoff, None
-        self.layer_irreps = (str(e3nn.Irreps(hidden_irreps)),)
+        self.layer_irreps = (normalized_irreps(hidden_irreps),)
         self._transformed = _backbone_transform(self.config)
         self.params = self._transformed.init(jax.random.PRNGKey(seed), example_batch(cutoff))
         digest = hashlib.sha256()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-import e3nn_jax as e3nn
+from .._lazy import e3nn
 import haiku as hk
 import jax
 import jax.numpy as jnp

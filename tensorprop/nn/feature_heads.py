@@ -26,7 +26,7 @@ eps = I + expm(S)).
 
 from __future__ import annotations
 
-import e3nn_jax as e3nn
+from .._lazy import e3nn
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -119,14 +119,13 @@ def feature_heads_fn(config):
     frozen mode, the frozen lower layers' in finetune mode (see :func:`fine_tuned_features`).
     """
     fc = config.foundation
-    feature_irreps = e3nn.Irreps(fc.feature_irreps)
 
     def forward(batch):
         graph = batch.graph
         if fc.mode == "finetune":
             x = fine_tuned_features(fc, graph, batch.features)
         else:
-            x = e3nn.IrrepsArray(feature_irreps, batch.features)
+            x = e3nn.IrrepsArray(fc.feature_irreps, batch.features)
         if fc.readout == "square":
             h = TensorSquare(fc.channels, name="tensor_square")(x)
         else:

@@ -10,7 +10,6 @@ every response property is an exact derivative (see ``physics/field_response.py`
 
 from __future__ import annotations
 
-import e3nn_jax as e3nn
 import jax.numpy as jnp
 
 from ..physics.tensors import irreps_to_cartesian
@@ -19,7 +18,7 @@ from .heads import IrrepsReadout
 
 __all__ = ["FIELD_IRREPS", "field_energy_fn"]
 
-FIELD_IRREPS = e3nn.Irreps("0e + 1o + 0e + 2e")  # e_i, mu_i, alpha_i (0e + 2e)
+FIELD_IRREPS = "0e + 1o + 0e + 2e"  # e_i, mu_i, alpha_i (0e + 2e)
 
 
 def field_energy_fn(config):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import e3nn_jax as e3nn
+from .._lazy import e3nn
 import haiku as hk
 import jax
 import jax.numpy as jnp

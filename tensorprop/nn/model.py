@@ -77,7 +77,7 @@ def tensor_heads(config, features_for, node_graph, node_mask, n_graphs: int) -> 
     weighted = config.sum_rule == "weighted"
     out = {}
     if BORN_CHARGES in config.targets:
-        raw = IrrepsReadout(config.head_irreps, BORN_IRREPS + ("0e" if weighted else ""), name="born_head")(
+        raw = IrrepsReadout(config.head_irreps, BORN_IRREPS + (" + 0e" if weighted else ""), name="born_head")(
             features_for(BORN_CHARGES)).array
         out["born_irreps"] = raw[:, :9]
         if weighted:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 
-import e3nn_jax as e3nn
+from .._lazy import e3nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,8 +39,10 @@ __all__ = [
     "antisymmetric_pseudovector",
 ]
 
-BORN_IRREPS = e3nn.Irreps("0e + 1e + 2e")  # 1o x 1o, 9 numbers
-EPSILON_IRREPS = e3nn.Irreps("0e + 2e")  # symmetric part, 6 numbers
+#: irreps of Z* (1o x 1o, 9 numbers) and of eps_inf's symmetric part (6 numbers); strings, so that defining them
+#: imports no e3nn-jax (:mod:`tensorprop._lazy`); ``e3nn.Irreps`` compares equal to them
+BORN_IRREPS = "0e + 1e + 2e"
+EPSILON_IRREPS = "0e + 2e"
 
 
 @functools.cache

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import e3nn_jax as e3nn
 import haiku as hk
 import numpy as np
 
@@ -14,6 +13,7 @@ from ..config import TARGETS
 from ..data.batching import example_batch
 from ..data.feature_batching import FeatureBatch
 from ..errors import ConfigError
+from ..irreps_text import irreps_dim
 from ..nn.feature_heads import feature_heads_fn
 from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD
 from ..physics.assemble import assemble_tensors
@@ -48,7 +48,7 @@ class FoundationTask(TensorsTask):
 
     def prediction_input(self, config, graph) -> FeatureBatch:
         """``graph`` with zero features of the configured width."""
-        width = e3nn.Irreps(config.foundation.feature_irreps).dim
+        width = irreps_dim(config.foundation.feature_irreps)
         return FeatureBatch(graph, np.zeros((graph.numbers.shape[0], width), graph.positions.dtype))
 
     def network_input(self, batch):
