@@ -16,9 +16,9 @@ import dataclasses
 import functools
 from functools import cached_property
 
-from .._lazy import e3nn
 import numpy as np
 
+from .._lazy import e3nn
 from ..compiled import cached_per_architecture
 from ..errors import CheckpointError
 from ..irreps_text import normalized_irreps, plain_irreps

@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from .._lazy import e3nn
 import jax
 import numpy as np
 
+from .._lazy import e3nn
 from ..compiled import shared_jit
 from ..data.batching import GraphBatch, collate
 from ..data.convert import as_crystal

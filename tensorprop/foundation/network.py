@@ -19,10 +19,10 @@ numbers agree with the nequix package to float32 precision (tests/foundation/).
 
 from __future__ import annotations
 
-from .._lazy import e3nn
 import jax
 import jax.numpy as jnp
 
+from .._lazy import e3nn
 from ..nn.backbone import normalized_activation, weighted_messages
 from .architecture import NequixArchitecture, layer_linears, linear_map, linear_weight_names
 

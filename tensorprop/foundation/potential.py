@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from .._lazy import e3nn
 import jax
 import jax.numpy as jnp
 
+from .._lazy import e3nn
 from ..data.batching import GraphBatch
 from .architecture import NequixArchitecture
 from .network import node_energies, node_features

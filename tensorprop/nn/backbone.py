@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import functools
 
-from .._lazy import e3nn
 import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._lazy import e3nn
 from .radial import radial_embedding
 
 __all__ = ["with_gate_scalars", "gated", "normalized_activation", "message_paths", "weighted_messages", "RadialMLP",

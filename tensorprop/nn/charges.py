@@ -8,11 +8,11 @@ charges, absolute sites and the dipole.
 
 from __future__ import annotations
 
-from .._lazy import e3nn
 import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from .._lazy import e3nn
 from ..physics.electrostatics import bounded_displacement
 from .backbone import NUM_ELEMENTS, Backbone
 from .heads import IrrepsReadout

@@ -26,11 +26,11 @@ eps = I + expm(S)).
 
 from __future__ import annotations
 
-from .._lazy import e3nn
 import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from .._lazy import e3nn
 from ..foundation.finetune import flatten_layer, module_name, unflatten_layer
 from ..foundation.model import load_foundation_model
 from ..foundation.network import layers_from

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .._lazy import e3nn
 import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from .._lazy import e3nn
 from .backbone import NUM_ELEMENTS, gated, with_gate_scalars
 
 __all__ = ["IrrepsReadout", "CartesianReadout", "graph_mean"]

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import functools
 
-from .._lazy import e3nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .._lazy import e3nn
 
 __all__ = [
     "BORN_IRREPS",
