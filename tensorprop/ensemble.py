@@ -11,7 +11,9 @@ Members may differ in architecture and in training data (e.g. a Z*-only run, an 
 runs with other seeds) and in backbone: heads on frozen foundation features (``model.task: foundation``,
 frozen mode) join members of tensorprop's own backbone; the batch then carries the foundation features
 beside the graph, computed once for all such members, which must read the same features (checkpoint
-and layers). Members share the neighbour-graph cutoff, since one graph feeds them all.
+and layers); a foundation member with every Nequix layer fine-tuned reads the graph alone. One graph feeds all
+members, at the largest of their cutoffs: a member of a smaller cutoff gets the same outputs from it as from its
+own graph (its radial envelope is zero beyond its cutoff), at the cost of the extra edges.
 Prediction costs about the members' summed cost. Members of one architecture are stacked and vmapped by
 one compiled function per architecture (a five-member ensemble of one architecture compiles once per padded
 shape, shared with every ensemble with members of that architecture), a small compiled function averages
@@ -22,6 +24,7 @@ architecture's shared compiled function), so that memory is one member's, not al
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from pathlib import Path
@@ -142,9 +145,9 @@ class EnsembleModel(Predictor):
     :class:`~tensorprop.api.Model` and stands in wherever one is expected (``predict``, ``predict_many``,
     ``apply``, ``with_params``, ``save``, ``targets``, ``elements``, ``task``).
 
-    ``members``: TensorModels with equivariant or Cartesian heads (not field models) and frozen-mode
-    foundation-feature models (all of these reading the same features), one cutoff.
-    ``config`` is the first member's (its cutoff is every member's); ``targets`` is the union of the
+    ``members``: TensorModels with equivariant or Cartesian heads (not field models) and foundation-feature
+    models, frozen (all of these reading the same features) or with every layer fine-tuned.
+    ``config`` is the first member's with the largest member cutoff (the graph's); ``targets`` is the union of the
     members' targets; ``elements`` the atomic numbers that every member saw in training; ``metadata``
     the training data set and size when all members share them (each member keeps its own metadata).
     """
@@ -161,9 +164,6 @@ class EnsembleModel(Predictor):
             if not isinstance(m, Model) or not m.task.ensemble_member or not m.task.ensemble_member_ok(m.config):
                 raise ConfigError(f"{name}: {m!r} is not a crystal-tensor model (Z*/eps_inf heads); "
                                   "ensembles are made of those")
-            if m.config.cutoff != members[0].config.cutoff:
-                raise ConfigError(f"{name}: cutoff {m.config.cutoff} A differs from {names[0]}'s "
-                                  f"{members[0].config.cutoff} A; ensemble members share one neighbour graph")
         readers = [(n, m) for n, m in zip(names, members) if m.task.features_read(m.config) is not None]
         for name, m in readers[1:]:
             mine, first = m.task.features_read(m.config), readers[0][1].task.features_read(readers[0][1].config)
@@ -175,7 +175,10 @@ class EnsembleModel(Predictor):
         self._feature_reader = readers[0][1] if readers else None
         self.members = members
         self.member_names = names
-        self.config = members[0].config
+        # one neighbour graph feeds every member: the largest cutoff's. A member of a smaller cutoff reads it as its
+        # own graph, since its radial envelope is exactly zero beyond its cutoff (checked by tests/foundation/
+        # test_foundation_ensemble.py)
+        self.config = dataclasses.replace(members[0].config, cutoff=max(m.config.cutoff for m in members))
         self.task = members[0].task
         self.params = tuple(m.params for m in members)
         self.stats = tuple(m.stats for m in members)

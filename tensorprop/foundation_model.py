@@ -86,11 +86,9 @@ class FoundationTensorModel(TensorModel):
                                      embed=self.embed_foundation)
 
     def embedded(self) -> "FoundationTensorModel":
-        """The same model, saved with the frozen foundation checkpoint's weights inside its file (a few MB; the
-        file then predicts without the checkpoint on disk). Frozen mode only."""
-        if self.config.foundation.mode != "frozen":
-            raise ConfigError("only a frozen-mode foundation model embeds its checkpoint (a fine-tuned one holds "
-                              "its trained layers and references the rest)")
+        """The same model, saved with the foundation checkpoint's weights inside its file (a few MB; the file then
+        predicts without the checkpoint on disk). A fine-tuned model keeps its trained layers in its own parameters;
+        the embedded checkpoint gives the architecture and the frozen layers."""
         if getattr(self.source, "model", None) is None:  # found now, not at save time
             raise ConfigError(f"model.foundation.name {self.config.foundation.name!r}: not a foundation checkpoint "
                               "whose weights a model file can embed")

@@ -171,13 +171,19 @@ def load_foundation_model(name_or_path: str | os.PathLike = "nequix-mp-1-pft", *
                           download: bool = True) -> FoundationModel:
     """Find (:func:`~tensorprop.foundation.lookup.resolve_foundation_model`) and read a Nequix checkpoint.
 
-    Loaded models are cached by file and sha256, so repeated calls are cheap.
+    Loaded models are cached by file and sha256, so repeated calls are cheap. Given ``sha256``, a checkpoint of
+    that name and digest read from a model file's embedded weights (:func:`foundation_model_from_records`) is
+    used without a lookup (a fine-tuned member of the bundled model finds its architecture so, offline).
 
     Raises
     ------
     CheckpointError
         Unknown name, missing/truncated/corrupt file, sha256 mismatch (one line naming the file).
     """
+    if sha256:  # read from a model file's embedded weights already (the same checkpoint: its name and SHA256)
+        for (name, digest, _), model in reversed(_FROM_RECORDS.items()):
+            if name == os.fspath(name_or_path) and digest == sha256:
+                return model
     path, digest = resolve_foundation_model(name_or_path, sha256=sha256, download=download)
     key = os.fspath(name_or_path)
     name = key if not Path(key).expanduser().is_file() else Path(key).stem

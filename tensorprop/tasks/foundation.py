@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import haiku as hk
+import jax.numpy as jnp
 import numpy as np
 
 from ..config import TARGETS
@@ -22,7 +23,7 @@ from ..train.model_evaluation import evaluate_tensors
 from .base import register
 from .tensors import TensorsTask
 
-__all__ = ["FoundationTask", "FOUNDATION"]
+__all__ = ["FoundationTask", "FOUNDATION", "all_layers_trained"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,16 +53,29 @@ class FoundationTask(TensorsTask):
         return FeatureBatch(graph, np.zeros((graph.numbers.shape[0], width), graph.positions.dtype))
 
     def network_input(self, batch):
-        return batch  # the FeatureBatch: the graph and the features
+        """The FeatureBatch (the graph and the features) as it comes; a bare GraphBatch (an ensemble's graph, for a
+        member that reads no features: every Nequix layer fine-tuned) with zero feature columns."""
+        if isinstance(batch, FeatureBatch):
+            return batch
+        return FeatureBatch(batch, jnp.zeros((batch.numbers.shape[0], 0), batch.positions.dtype))
 
-    def features_read(self, config) -> tuple:
-        """(checkpoint name, SHA256, layers, feature irreps)."""
+    def features_read(self, config) -> tuple | None:
+        """(checkpoint name, SHA256, layers, feature irreps); None when every layer is fine-tuned (the network
+        starts from the species and reads the graph alone)."""
         fc = config.foundation
+        if all_layers_trained(fc):
+            return None
         return fc.name, fc.sha256, tuple(fc.layers), fc.feature_irreps
 
     def ensemble_member_ok(self, config) -> bool:
-        """Frozen heads only: a fine-tuned model recomputes its last layers on a graph of the checkpoint's cutoff."""
-        return config.foundation.mode == "frozen"
+        """Frozen heads, or every Nequix layer fine-tuned: a model that fine-tunes only its last layers reads the
+        frozen lower layers' features, which an ensemble's feature batch (all layers of the checkpoint) lacks."""
+        return config.foundation.mode == "frozen" or all_layers_trained(config.foundation)
+
+
+def all_layers_trained(fc) -> bool:
+    """Whether the foundation config ``fc`` fine-tunes every layer of its checkpoint (``finetune_layers: all``)."""
+    return fc.mode == "finetune" and fc.finetune_layers == "all"
 
 
 FOUNDATION = register(FoundationTask(name="foundation", model_kind="foundation",

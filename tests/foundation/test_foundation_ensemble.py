@@ -159,3 +159,64 @@ def test_own_members_run_on_the_graph_before_the_features_are_computed(mixed, mo
     assert events == [("own", "GraphBatch"), ("features", None), ("heads", "FeatureBatch")]
     monkeypatch.undo()
     np.testing.assert_array_equal(got["born_charges"], ens.predict(triclinic())["born_charges"])
+
+
+def _fully_tuned_member(seed: int = 4):
+    """Tiny heads on nequix-mp-1 with every layer fine-tuned (``finetune_layers: all``): its layer weights are
+    the checkpoint's scaled by 1.05, so that using the checkpoint's instead would show."""
+    from tensorprop.api import init_params
+    from tensorprop.config import FoundationConfig, ModelConfig
+    from tensorprop.foundation.sources import open_source
+    from tensorprop.foundation_model import FoundationTensorModel
+
+    source = open_source("nequix-mp-1")
+    fc = FoundationConfig(name="nequix-mp-1", sha256=source.sha256, mode="finetune", finetune_layers="all",
+                          readout="square", channels=4, feature_irreps="")
+    cfg = ModelConfig(foundation=fc, cutoff=source.cutoff, hidden_irreps="6x0e + 3x1e + 3x2e + 3x1o", num_layers=1,
+                      head_irreps="4x0e + 2x1e + 2x2e", radial_hidden=(16,), avg_num_neighbors=10.0)
+    params = {module: ({k: np.asarray(w) * 1.05 for k, w in weights.items()} if module.startswith("nequix_layer_")
+                       else weights) for module, weights in init_params(cfg, seed).items()}
+    model = FoundationTensorModel(cfg, params, source=source)
+    model.stats["born_scale"] = model.stats["born_scale"] * 5.0
+    return model
+
+
+@pytest.mark.slow
+def test_fully_fine_tuned_member_joins_an_ensemble_of_other_cutoffs(nequix_heads, tmp_path, monkeypatch):
+    """A member with every Nequix layer fine-tuned reads the graph alone; the ensemble's graph is at the largest
+    member cutoff (6 A here, 4 A for the others), and the mean is the members' own predictions'; embedded, the
+    file predicts the same with no checkpoint anywhere."""
+    import tensorprop.foundation.lookup as lookup
+
+    own = _trained_like(TINY, 0, elements=None)
+    tuned = _fully_tuned_member()
+    assert own.config.cutoff == nequix_heads.config.cutoff == 4.0 and tuned.config.cutoff == 6.0
+    ens = ensemble([own, nequix_heads, tuned], embed_foundation=True)
+    assert ens.config.cutoff == 6.0
+    c = wurtzite_zno()
+    outs = [m.predict(c) for m in (own, nequix_heads, tuned)]
+    got = ens.predict(c)
+    np.testing.assert_allclose(got["born_charges"], sum(o["born_charges"] for o in outs) / 3, atol=2e-5)
+    want = sum(log_epsilon(o["epsilon"]) for o in outs) / 3
+    np.testing.assert_allclose(log_epsilon(got["epsilon"]), want, atol=2e-4)
+    assert np.abs(outs[2]["born_charges"] - outs[1]["born_charges"]).max() > 1e-2
+    tpt.check_rotation(ens.predict, c, tpt.random_rotation(2, improper=True))
+    tpt.check_sum_rule(ens.predict, c)
+
+    path = ens.save(tmp_path / "tuned.npz")
+    monkeypatch.setenv("TENSORPROP_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.setenv("TENSORPROP_CACHE_DIR", str(tmp_path / "no-cache"))
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the embedded checkpoint was looked up")
+
+    monkeypatch.setattr(lookup, "download_checked", no_download)
+    monkeypatch.setattr(lookup, "resolve_foundation_model", no_download)
+    import tensorprop.foundation.model as foundation_model
+
+    monkeypatch.setattr(foundation_model, "resolve_foundation_model", no_download)
+    foundation_model._load.cache_clear()
+    loaded = tensorprop.load_model(path)
+    assert [type(m).__name__ for m in loaded.members] == ["TensorModel", "FoundationTensorModel",
+                                                          "FoundationTensorModel"]
+    np.testing.assert_allclose(loaded.predict(c)["born_charges"], got["born_charges"], atol=1e-6)
