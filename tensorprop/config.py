@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import yaml
 
 from .errors import ConfigError
-from .irreps_text import plain_irreps
+from .irreps_text import irreps_terms
 
 __all__ = ["FoundationConfig", "ModelConfig", "BatchConfig", "TrainConfig", "DataConfig", "ChargesConfig", "FitConfig",
            "config_from_dict", "config_to_dict", "load_yaml_config", "read_yaml_mapping", "ALLOWED", "allowed_text",
@@ -62,15 +62,10 @@ def check_irreps(config: "ModelConfig", needed: typing.Callable[[str], set]) -> 
     irrep of ``needed(key)`` (a set of irreps such as ``{"0e", "2e"}``), the keys checked in that order."""
     for key in ("hidden_irreps", "head_irreps"):
         text = getattr(config, key)
-        terms = plain_irreps(text)
-        present = None if terms is None else {ir for mul, ir in terms if mul > 0}
-        if present is None:  # not the plain form: e3nn-jax parses it, or says why not
-            import e3nn_jax as e3nn  # lazy: ~1 s of imports, only for irreps outside the plain form
-
-            try:
-                present = {str(ir) for mul, ir in e3nn.Irreps(text) if mul > 0}
-            except Exception as exc:  # e3nn raises plain ValueError with its own words
-                raise ConfigError(f"model.{key}: cannot parse irreps {text!r}: {exc}") from None
+        try:
+            present = {ir for mul, ir in irreps_terms(text) if mul > 0}
+        except Exception as exc:  # e3nn raises plain ValueError with its own words
+            raise ConfigError(f"model.{key}: cannot parse irreps {text!r}: {exc}") from None
         missing = needed(key) - present
         if missing:
             raise ConfigError(f"model.{key} = {text} lacks {sorted(missing)} needed by the heads {config.targets}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["plain_irreps", "normalized_irreps", "irreps_dim"]
+__all__ = ["plain_irreps", "irreps_terms", "normalized_irreps", "irreps_dim"]
 
 _TERM = re.compile(r"\s*(?:(\d+)\s*x\s*)?(\d+)([eo])\s*")
 
@@ -29,9 +29,20 @@ def plain_irreps(text) -> list[tuple[int, str]] | None:
     return out
 
 
+def irreps_terms(text) -> list[tuple[int, str]]:
+    """:func:`plain_irreps`, or for any other form e3nn-jax's reading of ``text`` as (multiplicity, irrep) pairs (its
+    ValueError for what it cannot read): the one place that falls back to e3nn-jax."""
+    terms = plain_irreps(text)
+    if terms is None:
+        import e3nn_jax as e3nn  # lazy: ~1 s of imports, only for irreps outside the plain form
+
+        terms = [(mul, str(ir)) for mul, ir in e3nn.Irreps(text)]
+    return terms
+
+
 def normalized_irreps(text) -> str:
-    """``text`` as ``str(e3nn.Irreps(text))`` writes it (``"32x0e+16x1o"``); e3nn-jax parses what is not plain
-    (its ValueError for what it cannot read)."""
+    """``text`` as ``str(e3nn.Irreps(text))`` writes it (``"32x0e+16x1o"``; e3nn's own string, e.g. ``Irreps()``
+    for no irreps, for what is not plain)."""
     terms = plain_irreps(text)
     if terms is None:
         import e3nn_jax as e3nn  # lazy: ~1 s of imports, only for irreps outside the plain form
@@ -42,9 +53,4 @@ def normalized_irreps(text) -> str:
 
 def irreps_dim(text) -> int:
     """The number of components of ``text`` (``e3nn.Irreps(text).dim``: sum of multiplicity x (2l + 1))."""
-    terms = plain_irreps(text)
-    if terms is None:
-        import e3nn_jax as e3nn  # lazy: ~1 s of imports, only for irreps outside the plain form
-
-        return e3nn.Irreps(text).dim
-    return sum(mul * (2 * int(ir[:-1]) + 1) for mul, ir in terms)
+    return sum(mul * (2 * int(ir[:-1]) + 1) for mul, ir in irreps_terms(text))
