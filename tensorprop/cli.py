@@ -7,6 +7,7 @@
                                                    [--shard I/N] [--resume]
     (predict and evaluate also take the model as --model M, as born and nac do)
     tensorprop ensemble RUN_OR_MODEL RUN_OR_MODEL... --out FILE.npz     # one model averaging several
+    tensorprop ensemble --born-charges A B --epsilon A C --out FILE.npz # members chosen per target
     tensorprop fit charges [--head equivariant|cartesian] [--n-dcm K] [--data ESP.npz|water-dipoles] ...
     tensorprop data esp --molecule water [--molecule methanol] --n-conformers N --method HF --basis def2-svp --out F.npz
     tensorprop data field --molecule water --n-conformers N --max-field 0.5 --n-born 2 --out F.xyz
@@ -192,9 +193,13 @@ def _predict_charges(args, model, crystals, structures) -> int:
 
 
 def cmd_ensemble(args) -> int:
-    model = ensemble(args.models, embed_foundation=args.embed_foundation)
+    runs = list(dict.fromkeys([*args.models, *(args.born_charges or []), *(args.epsilon or [])]))
+    per_target = {BORN_CHARGES: set(args.born_charges or []), EPSILON: set(args.epsilon or [])}
+    # a run named without a target option serves all its targets; one named under options only, those targets
+    targets = [None if run in args.models else [t for t, named in per_target.items() if run in named] for run in runs]
+    model = ensemble(runs, embed_foundation=args.embed_foundation, targets=targets)
     path = model.save(args.out)
-    print(f"{path}: {model!r} (members: {', '.join(args.models)})")
+    print(f"{path}: {model!r} (members: {', '.join(runs)})")
     return 0
 
 
@@ -217,8 +222,8 @@ def _load_predict_model(name: str):
 
 def _epsilon_note(model) -> str:
     """Why an ensemble's eps_inf has no spread: only one member predicts it (the bundled model's case)."""
-    members = getattr(model, "members", None)
-    if members is not None and sum(EPSILON in m.targets for m in members) == 1:
+    served = getattr(model, "member_targets", None)
+    if served is not None and sum(EPSILON in uses for uses in served) == 1:
         return " (no ensemble spread: one member predicts eps_inf)"
     return ""
 
@@ -395,7 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ensemble", help="join trained runs (other seeds, Z*-only and eps-only runs, ...) into one "
                                         "model that predicts their mean")
-    p.add_argument("models", nargs="+", help="run folders or model .npz files")
+    p.add_argument("models", nargs="*", help="run folders or model .npz files (each serves all its targets)")
+    p.add_argument("--born-charges", nargs="+", metavar="RUN", help="runs whose Z* joins the mean (and not their "
+                   "eps_inf unless also named under --epsilon or as a positional argument)")
+    p.add_argument("--epsilon", nargs="+", metavar="RUN", help="runs whose eps_inf joins the mean (likewise)")
     p.add_argument("--out", required=True, help="model file to write (.npz)")
     p.add_argument("--embed-foundation", action="store_true",
                    help="write the frozen foundation checkpoint of members on foundation features into the file "

@@ -8,7 +8,8 @@ The members' disagreement comes with the mean: a rotation-invariant spread per a
 structure (eps_inf), which flags predictions to distrust (BENCHMARKS.md measures how well it does).
 
 Members may differ in architecture and in training data (e.g. a Z*-only run, an eps-only run and
-runs with other seeds) and in backbone: heads on frozen foundation features (``model.task: foundation``,
+runs with other seeds), and a member may serve some of its targets only (``member_targets``: e.g. one network
+averaged into Z* but not into eps_inf, when the members were chosen per target) and in backbone: heads on frozen foundation features (``model.task: foundation``,
 frozen mode) join members of tensorprop's own backbone; the batch then carries the foundation features
 beside the graph, computed once for all such members, which must read the same features (checkpoint
 and layers); a foundation member with every Nequix layer fine-tuned reads the graph alone. One graph feeds all
@@ -46,7 +47,7 @@ from .physics.tensors import epsilon_from_log
 from .tasks import task_of
 
 __all__ = ["EnsembleModel", "ensemble", "ensemble_mean", "member_spread", "member_groups", "group_apply",
-           "mean_of_groups", "stacked_apply", "SEQUENTIAL_EDGES"]
+           "mean_of_groups", "served_outputs", "stacked_apply", "SEQUENTIAL_EDGES"]
 
 #: ``model_kind`` of an ensemble's model file
 MODEL_KIND = "ensemble"
@@ -107,27 +108,42 @@ def group_apply(config, params, stats, batch) -> dict:
     return jax.vmap(functools.partial(apply_network, config), in_axes=(0, 0, None))(params, stats, inputs)
 
 
-def mean_of_groups(layout: tuple, group_outputs: Sequence[dict]) -> dict:
+#: the output keys that belong to each target (what a member serving only some targets contributes)
+TARGET_OUTPUTS = {BORN_CHARGES: (BORN_CHARGES,), EPSILON: (EPSILON, EPSILON_LOG)}
+
+
+def served_outputs(output: dict, targets: Sequence[str] | None) -> dict:
+    """One member's output dict restricted to the targets it serves in the ensemble (None: all it has)."""
+    if targets is None:
+        return output
+    keep = {key for t in targets for key in TARGET_OUTPUTS[t]}
+    return {key: value for key, value in output.items() if key in keep}
+
+
+def mean_of_groups(layout: tuple, group_outputs: Sequence[dict], member_targets: tuple | None = None) -> dict:
     """:func:`ensemble_mean` of the members, given each group's stacked outputs (:func:`group_apply`).
-    ``layout``: each group's member indices (the members' order is the ensemble's, whatever the grouping)."""
+    ``layout``: each group's member indices (the members' order is the ensemble's, whatever the grouping);
+    ``member_targets``: per member, the targets it serves (None: every member all of its targets)."""
     outputs = [None] * sum(len(ks) for ks in layout)
     for ks, out in zip(layout, group_outputs):
         for j, k in enumerate(ks):
-            outputs[k] = {key: value[j] for key, value in out.items()}
+            outputs[k] = served_outputs({key: value[j] for key, value in out.items()},
+                                        member_targets[k] if member_targets is not None else None)
     return ensemble_mean(outputs)
 
 
-def stacked_apply(configs: tuple, params: Sequence, stats: Sequence, batch) -> dict:
+def stacked_apply(configs: tuple, params: Sequence, stats: Sequence, batch, member_targets: tuple | None = None) -> dict:
     """The members' :func:`ensemble_mean` on one padded batch, members grouped by architecture.
 
-    ``configs``, ``params``, ``stats``: one entry per member. The members of each group (same config,
-    same statistics keys) are stacked along a leading axis and evaluated by one ``jax.vmap``; under
-    jit, an ensemble of K members of one architecture is one network compiled once, not K.
+    ``configs``, ``params``, ``stats``: one entry per member; ``member_targets``: per member, the targets it
+    serves (None: all). The members of each group (same config, same statistics keys) are stacked along a
+    leading axis and evaluated by one ``jax.vmap``; under jit, an ensemble of K members of one architecture is
+    one network compiled once, not K.
     """
     groups = member_groups(configs, stats)
     outputs = [group_apply(config, stack_members([params[k] for k in ks]), stack_members([stats[k] for k in ks]),
                            batch) for config, ks in groups]
-    return mean_of_groups(tuple(ks for _, ks in groups), outputs)
+    return mean_of_groups(tuple(ks for _, ks in groups), outputs, member_targets)
 
 
 def module_digest(module: dict) -> str:
@@ -147,15 +163,17 @@ class EnsembleModel(Predictor):
 
     ``members``: TensorModels with equivariant or Cartesian heads (not field models) and foundation-feature
     models, frozen (all of these reading the same features) or with every layer fine-tuned.
+    ``member_targets``: per member, the targets it serves (a non-empty subset of its own; None: all of them), so
+    that Z* and eps_inf may each be the mean of members chosen for that target.
     ``config`` is the first member's with the largest member cutoff (the graph's); ``targets`` is the union of the
-    members' targets; ``elements`` the atomic numbers that every member saw in training; ``metadata``
+    targets the members serve; ``elements`` the atomic numbers that every member saw in training; ``metadata``
     the training data set and size when all members share them (each member keeps its own metadata).
     """
 
     MODEL_KIND = MODEL_KIND
 
     def __init__(self, members: Sequence[Model], *, names: Sequence[str] | None = None,
-                 metadata: dict | None = None):
+                 metadata: dict | None = None, member_targets: Sequence[Sequence[str] | None] | None = None):
         members = list(members)
         names = list(names) if names is not None else [f"member {i}" for i in range(len(members))]
         if len(members) < 2:
@@ -164,6 +182,20 @@ class EnsembleModel(Predictor):
             if not isinstance(m, Model) or not m.task.ensemble_member or not m.task.ensemble_member_ok(m.config):
                 raise ConfigError(f"{name}: {m!r} is not a crystal-tensor model (Z*/eps_inf heads); "
                                   "ensembles are made of those")
+        if member_targets is None:
+            member_targets = [None] * len(members)
+        if len(member_targets) != len(members):
+            raise ConfigError(f"member_targets has {len(member_targets)} entries for {len(members)} members")
+        served = []
+        for name, m, uses in zip(names, members, member_targets):
+            if uses is None:
+                uses = m.targets
+            elif isinstance(uses, str) or not uses or set(uses) - set(m.targets):
+                raise ConfigError(f"{name}: serves targets {uses!r}, not a non-empty subset of its own "
+                                  f"({', '.join(m.targets)})")
+            served.append(tuple(t for t in (BORN_CHARGES, EPSILON) if t in set(uses)))
+        #: per member, the targets it serves (a subset of its own)
+        self.member_targets = tuple(served)
         readers = [(n, m) for n, m in zip(names, members) if m.task.features_read(m.config) is not None]
         for name, m in readers[1:]:
             mine, first = m.task.features_read(m.config), readers[0][1].task.features_read(readers[0][1].config)
@@ -191,7 +223,8 @@ class EnsembleModel(Predictor):
         unverified = [m._unverified for m in members if m._unverified]  # checked by the first prediction
         self._unverified = ", ".join(unverified) if unverified else None
         layout = tuple(ks for _, ks in member_groups([m.config for m in members], self.stats))
-        self._mean = shared_jit(("ensemble mean", layout), lambda: functools.partial(mean_of_groups, layout))
+        self._mean = shared_jit(("ensemble mean", layout, self.member_targets),
+                                lambda: functools.partial(mean_of_groups, layout, member_targets=self.member_targets))
 
     def _network_inputs(self, batch, idx, items):
         """The batch; when a member reads foundation features, a :class:`PendingFeatures` that computes them when
@@ -203,7 +236,7 @@ class EnsembleModel(Predictor):
     def apply(self, params, stats, batch) -> dict:
         """Padded batch -> the members' mean ``born_charges`` (N, 3, 3), ``epsilon``/``epsilon_log`` (G, 3, 3).
         ``params`` and ``stats`` are tuples with one entry per member."""
-        return stacked_apply(tuple(m.config for m in self.members), params, stats, batch)
+        return stacked_apply(tuple(m.config for m in self.members), params, stats, batch, self.member_targets)
 
     def compiled_groups(self) -> list[tuple]:
         """[(compiled function, stacked params, stacked stats, reads features)], one per architecture among the
@@ -244,11 +277,12 @@ class EnsembleModel(Predictor):
             from tqdm.auto import tqdm
 
             members = tqdm(members, desc="ensemble members", unit="member")
-        return ensemble_mean([jax.device_get(m._evaluate(m.task.network_input(batch))) for m in members])
+        return ensemble_mean([served_outputs(jax.device_get(m._evaluate(m.task.network_input(batch))), uses)
+                              for m, uses in zip(members, self.member_targets)])
 
     @property
     def targets(self) -> tuple[str, ...]:
-        return tuple(t for t in (BORN_CHARGES, EPSILON) if any(t in m.targets for m in self.members))
+        return tuple(t for t in (BORN_CHARGES, EPSILON) if any(t in uses for uses in self.member_targets))
 
     def with_params(self, params, metadata=None) -> "EnsembleModel":
         """The same ensemble with other weights: ``params`` has one entry per member (as :attr:`params`)."""
@@ -256,7 +290,7 @@ class EnsembleModel(Predictor):
             raise ConfigError(f"an ensemble's weights are its members': with_params takes {len(self.members)} "
                               f"parameter sets, one per member, got {type(params).__name__}")
         return EnsembleModel([m.with_params(p) for m, p in zip(self.members, params)], names=self.member_names,
-                             metadata={**self.metadata, **(metadata or {})})
+                             metadata={**self.metadata, **(metadata or {})}, member_targets=self.member_targets)
 
     def save(self, path: str | Path) -> Path:
         """One model file: every member's parameters and statistics under ``member<i>:`` prefixes; a parameter
@@ -277,6 +311,8 @@ class EnsembleModel(Predictor):
                 "members": [{"name": n, **m.file_header()} for n, m in zip(self.member_names, self.members)]}
         if shared:
             meta["shared_modules"] = shared
+        if any(uses != tuple(m.targets) for uses, m in zip(self.member_targets, self.members)):
+            meta["member_targets"] = [list(uses) for uses in self.member_targets]
         return write_model_file(path, params, stats, meta)
 
     @classmethod
@@ -301,8 +337,15 @@ class EnsembleModel(Predictor):
                 raise CheckpointError(f"{path}: ensemble member {i} ({header.get('name')}) is of kind {kind!r}, "
                                       "which an ensemble cannot hold")
             members.append(reader.from_file_contents(f"{path} (member {i})", p, s, header))
-        ens = cls(members, names=[h.get("name", f"member {i}") for i, h in enumerate(meta["members"])],
-                  metadata=meta.get("metadata"))
+        member_targets = meta.get("member_targets")
+        if member_targets is not None and (not isinstance(member_targets, list) or len(member_targets) != len(members)
+                                           or not all(isinstance(u, list) for u in member_targets)):
+            raise CheckpointError(f"{path}: member_targets is not a list of target lists, one per member")
+        try:
+            ens = cls(members, names=[h.get("name", f"member {i}") for i, h in enumerate(meta["members"])],
+                      metadata=meta.get("metadata"), member_targets=member_targets)
+        except ConfigError as e:
+            raise CheckpointError(f"{path}: {e}") from None
         if ens._unverified:  # some member's shapes are checked by the first prediction: an error names the file
             ens._unverified = str(path)
         return ens
@@ -330,25 +373,35 @@ class PendingFeatures:
 
 
 def ensemble(models: Sequence[Predictor | str | Path], metadata: dict | None = None, *,
-             embed_foundation: bool = False) -> EnsembleModel:
+             embed_foundation: bool = False, targets: Sequence[Sequence[str] | None] | None = None) -> EnsembleModel:
     """An :class:`EnsembleModel` of ``models``: TensorModels or paths (run folders, model files).
 
     An ensemble among ``models`` contributes its members one by one (each counts as much as any
-    other member), so ``ensemble(["default", "runs/new"])`` adds a member to the bundled model.
+    other member, and serves the targets it served there), so ``ensemble(["default", "runs/new"])`` adds a
+    member to the bundled model.
+    ``targets``: one entry per model, the targets it serves (None: all it predicts), e.g.
+    ``ensemble(["a", "b", "c"], targets=[None, ["born_charges"], ["epsilon"]])`` averages Z* over a and b and
+    eps_inf over a and c; for an ensemble among ``models``, each of its members serves the targets it served
+    there that the entry names.
     ``embed_foundation``: members on foundation features save the frozen checkpoint's weights in the
     ensemble's file (:meth:`~tensorprop.foundation_model.FoundationTensorModel.embedded`), which then
     predicts with no checkpoint on disk.
     """
-    names, loaded = [], []
+    if targets is not None and len(targets) != len(models):
+        raise ConfigError(f"targets has {len(targets)} entries for {len(models)} models")
+    names, loaded, served = [], [], []
     for i, m in enumerate(models):
         name = str(m) if not isinstance(m, Predictor) else f"model {i}"
         model = m if isinstance(m, Predictor) else load_model(m)
+        wanted = None if targets is None or targets[i] is None else set(targets[i])
         if isinstance(model, EnsembleModel):
             names += [f"{name} / {n}" for n in model.member_names]
             loaded += model.members
+            served += [uses if wanted is None else [t for t in uses if t in wanted] for uses in model.member_targets]
         else:
             names.append(name)
             loaded.append(model)
+            served.append(None if wanted is None else list(wanted))
     if embed_foundation:
         loaded = [m.embedded() for m in loaded]
-    return EnsembleModel(loaded, names=names, metadata=metadata)
+    return EnsembleModel(loaded, names=names, metadata=metadata, member_targets=served)

@@ -124,6 +124,57 @@ def test_an_ensemble_joins_another_member_by_member(members, tmp_path):
     np.testing.assert_allclose(grown.predict(crystal)["born_charges"], want, atol=1e-6)
 
 
+def test_members_chosen_per_target_serve_only_those_targets(members, tmp_path, capsys):
+    """Z* the mean of the members chosen for Z*, eps_inf of those chosen for eps_inf; the choice survives the file,
+    joining another ensemble, and the CLI's --born-charges/--epsilon."""
+    extra = _trained_like(TINY, 5)  # predicts both, serves eps_inf only
+    ens = ensemble([members[0], members[1], extra], targets=[["born_charges"], None, ["epsilon"]])
+    assert ens.member_targets == (("born_charges",), ("born_charges",), ("epsilon",))
+    assert ens.targets == ("born_charges", "epsilon")
+    crystal = triclinic()
+    outs = [m.predict(crystal) for m in (members[0], members[1], extra)]
+    got = ens.predict(crystal)
+    np.testing.assert_allclose(got["born_charges"], (outs[0]["born_charges"] + outs[1]["born_charges"]) / 2, atol=2e-5)
+    np.testing.assert_allclose(got["epsilon"], outs[2]["epsilon"], rtol=2e-4)  # members[0]'s eps_inf left out
+    assert np.abs(outs[0]["epsilon"] - outs[2]["epsilon"]).max() > 1e-2
+    assert "epsilon_spread" not in got  # one member serves eps_inf
+    # the sequential path (one member after another, for large batches) serves the same targets
+    import importlib
+
+    ensemble_module = importlib.import_module("tensorprop.ensemble")  # the module (tensorprop.ensemble: the function)
+    saved = ensemble_module.SEQUENTIAL_EDGES
+    ensemble_module.SEQUENTIAL_EDGES = 0
+    try:
+        seq = ens.predict(crystal)
+    finally:
+        ensemble_module.SEQUENTIAL_EDGES = saved
+    np.testing.assert_allclose(seq["born_charges"], got["born_charges"], atol=2e-5)
+    np.testing.assert_allclose(seq["epsilon"], got["epsilon"], rtol=2e-4)
+    # the file keeps the choice; a grown ensemble keeps it member by member
+    path = ens.save(tmp_path / "per_target.npz")
+    loaded = tensorprop.load_model(path)
+    assert loaded.member_targets == ens.member_targets
+    np.testing.assert_array_equal(loaded.predict(crystal)["epsilon"], got["epsilon"])
+    grown = ensemble([path, members[2]])
+    assert grown.member_targets == (("born_charges",), ("born_charges",), ("epsilon",), ("epsilon",))
+    with pytest.raises(ConfigError, match=r"per_target.npz / model 2: serves targets \[\]"):
+        ensemble([path, members[2]], targets=[["born_charges"], None])  # would leave a member serving nothing
+    # the CLI: runs under --born-charges / --epsilon serve those targets; positional runs all of theirs
+    a, b, c = (m.save(tmp_path / f"{n}.npz") for n, m in zip("abc", (members[0], members[1], extra)))
+    out = tmp_path / "cli.npz"
+    assert main(["ensemble", "--born-charges", str(a), str(b), "--epsilon", str(c), "--out", str(out)]) == 0
+    assert tensorprop.load_model(out).member_targets == ens.member_targets
+    capsys.readouterr()
+    assert main(["ensemble", str(a), "--epsilon", str(c), "--out", str(out)]) == 0
+    assert tensorprop.load_model(out).member_targets == (("born_charges", "epsilon"), ("epsilon",))
+    # a target a member does not predict, or none at all: refused, naming the member
+    with pytest.raises(ConfigError, match=r"model 1: serves targets \['epsilon'\], not a non-empty subset"):
+        ensemble([members[0], members[1]], targets=[None, ["epsilon"]])
+    with pytest.raises(ConfigError, match="model 0: serves targets"):
+        ensemble([members[0], members[1]], targets=[[], None])
+    assert main(["ensemble", "--epsilon", str(b), str(c), "--out", str(out)]) == 2
+
+
 def test_ensemble_knows_only_the_elements_every_member_saw(members):
     narrow = _trained_like(TINY, 3, elements=[8, 30])
     ens = ensemble([members[0], narrow])
