@@ -9,9 +9,9 @@ structure (eps_inf), which flags predictions to distrust (BENCHMARKS.md measures
 
 Members may differ in architecture and in training data (e.g. a Z*-only run, an eps-only run and
 runs with other seeds), and a member may serve some of its targets only (``member_targets``: e.g. one network
-averaged into Z* but not into eps_inf, when the members were chosen per target) and in backbone: heads on frozen foundation features (``model.task: foundation``,
-frozen mode) join members of tensorprop's own backbone; the batch then carries the foundation features
-beside the graph, computed once for all such members, which must read the same features (checkpoint
+averaged into Z* but not into eps_inf, when the members were chosen per target). They may differ in backbone:
+heads on frozen foundation features (``model.task: foundation``, frozen mode) join members of tensorprop's own
+backbone; the batch then carries the foundation features beside the graph, computed once for all such members, which must read the same features (checkpoint
 and layers); a foundation member with every Nequix layer fine-tuned reads the graph alone. One graph feeds all
 members, at the largest of their cutoffs: a member of a smaller cutoff gets the same outputs from it as from its
 own graph (its radial envelope is zero beyond its cutoff), at the cost of the extra edges.
@@ -132,7 +132,8 @@ def mean_of_groups(layout: tuple, group_outputs: Sequence[dict], member_targets:
     return ensemble_mean(outputs)
 
 
-def stacked_apply(configs: tuple, params: Sequence, stats: Sequence, batch, member_targets: tuple | None = None) -> dict:
+def stacked_apply(configs: tuple, params: Sequence, stats: Sequence, batch,
+                  member_targets: tuple | None = None) -> dict:
     """The members' :func:`ensemble_mean` on one padded batch, members grouped by architecture.
 
     ``configs``, ``params``, ``stats``: one entry per member; ``member_targets``: per member, the targets it

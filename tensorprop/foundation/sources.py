@@ -30,8 +30,8 @@ from ..nn.backbone import Backbone
 from ..nn.model import edge_vectors
 from .nequix_source import NequixFeatureSource
 
-__all__ = ["FeatureSource", "BackboneFeatureSource", "open_source", "select_layers", "first_trained_layer",
-           "batch_columns", "STAND_IN"]
+__all__ = ["FeatureSource", "BackboneFeatureSource", "open_source", "select_layers", "all_layers_trained",
+           "first_trained_layer", "batch_columns", "STAND_IN"]
 
 STAND_IN = "stand-in:nequip"
 
@@ -61,12 +61,19 @@ def select_layers(layer_irreps: Sequence[str], layers: Sequence[int]) -> tuple[n
     return columns, normalized_irreps("+".join(layer_irreps[k] for k in chosen))
 
 
+def all_layers_trained(fc) -> bool:
+    """Whether the foundation config ``fc`` fine-tunes every layer of its checkpoint (``finetune_layers: all``;
+    the layer count is not needed to say so, which is what an ensemble's check has at hand)."""
+    return fc.mode == "finetune" and fc.finetune_layers == "all"
+
+
 def first_trained_layer(fc, n_layers: int) -> int:
     """Index of the first interaction layer that trains under the foundation config ``fc`` (``n_layers``
-    when none does: frozen mode); ConfigError when ``fc.finetune_layers`` exceeds ``n_layers``."""
+    when none does: frozen mode; 0 when :func:`all_layers_trained`); ConfigError when ``fc.finetune_layers``
+    exceeds ``n_layers``."""
     if fc.mode != "finetune":
         return n_layers
-    if fc.finetune_layers == "all":
+    if all_layers_trained(fc):
         return 0
     if fc.finetune_layers > n_layers:
         raise ConfigError(f"model.foundation.finetune_layers: {fc.finetune_layers} layers, "

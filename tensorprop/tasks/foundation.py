@@ -14,6 +14,7 @@ from ..config import TARGETS
 from ..data.batching import example_batch
 from ..data.feature_batching import FeatureBatch
 from ..errors import ConfigError
+from ..foundation.sources import all_layers_trained
 from ..irreps_text import irreps_dim
 from ..nn.feature_heads import feature_heads_fn
 from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD
@@ -23,7 +24,7 @@ from ..train.model_evaluation import evaluate_tensors
 from .base import register
 from .tensors import TensorsTask
 
-__all__ = ["FoundationTask", "FOUNDATION", "all_layers_trained"]
+__all__ = ["FoundationTask", "FOUNDATION"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,11 +72,6 @@ class FoundationTask(TensorsTask):
         """Frozen heads, or every Nequix layer fine-tuned: a model that fine-tunes only its last layers reads the
         frozen lower layers' features, which an ensemble's feature batch (all layers of the checkpoint) lacks."""
         return config.foundation.mode == "frozen" or all_layers_trained(config.foundation)
-
-
-def all_layers_trained(fc) -> bool:
-    """Whether the foundation config ``fc`` fine-tunes every layer of its checkpoint (``finetune_layers: all``)."""
-    return fc.mode == "finetune" and fc.finetune_layers == "all"
 
 
 FOUNDATION = register(FoundationTask(name="foundation", model_kind="foundation",
