@@ -155,6 +155,12 @@ def test_members_chosen_per_target_serve_only_those_targets(members, tmp_path, c
     loaded = tensorprop.load_model(path)
     assert loaded.member_targets == ens.member_targets
     np.testing.assert_array_equal(loaded.predict(crystal)["epsilon"], got["epsilon"])
+    from tensorprop.model_file import read_model_file
+
+    params, stats, meta = read_model_file(path)
+    for bad in (["born_charges"], [["born_charges"], ["dipole"], ["epsilon"]], [[], ["born_charges"], ["epsilon"]]):
+        with pytest.raises(CheckpointError, match=r"per_target.npz: (member_targets is not|model \d: serves)"):
+            EnsembleModel.from_file_contents(path, params, stats, {**meta, "member_targets": bad})
     grown = ensemble([path, members[2]])
     assert grown.member_targets == (("born_charges",), ("born_charges",), ("epsilon",), ("epsilon",))
     with pytest.raises(ConfigError, match=r"per_target.npz / model 2: serves targets \[\]"):
