@@ -146,17 +146,17 @@ def per_target_choice(rows: list[dict], runs: list[str]) -> dict:
     for target, key in (("born_charges", "born_mae"), ("epsilon", "epsilon_mae")):
         having = [r for r in rows if key in r["valid"]]
         if having:
-            chosen[target] = min(having, key=lambda r: (r["valid"][key], len(r["members"])))
+            chosen[target] = (key, min(having, key=lambda r: (r["valid"][key], len(r["members"]))))
     print("\nchosen per target on valid:")
     print("| target | members | valid MAE | test MAE |")
     print("|---|---|---|---|")
-    for target, r in chosen.items():
-        key = "born_mae" if target == "born_charges" else "epsilon_mae"
+    for target, (key, r) in chosen.items():
         print(f"| {target} | {' + '.join(r['members'])} | {r['valid'][key]:.4f} | {r['test'][key]:.4f} |")
     path = {_name(run): run for run in runs}
-    options = " ".join(f"--{t.replace('_', '-')} " + " ".join(path[m] for m in r["members"]) for t, r in chosen.items())
+    options = " ".join(f"--{t.replace('_', '-')} " + " ".join(path[m] for m in r["members"])
+                       for t, (_, r) in chosen.items())
     print(f"tensorprop ensemble {options} --embed-foundation --out per-target.npz")
-    return {t: {"members": r["members"], "valid": r["valid"], "test": r["test"]} for t, r in chosen.items()}
+    return {t: {"members": r["members"], "valid": r["valid"], "test": r["test"]} for t, (_, r) in chosen.items()}
 
 
 if __name__ == "__main__":
