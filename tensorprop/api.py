@@ -26,7 +26,7 @@ from .loading import load_model, register_kind
 from .model_file import read_model_file, write_model_file
 from .outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD, split_structures
 from .tasks import compiled_apply, init_params, known_param_shapes, param_shapes, task_of
-from .tasks.tensors import LARGE_STRUCTURE_EDGES, MAX_PREDICT_EDGES, field_model_response
+from .tasks.tensors import LARGE_STRUCTURE_EDGES, MAX_PREDICT_EDGES, compiled_field_response
 
 __all__ = ["Model", "TensorModel", "build_model", "load_model", "MAX_PREDICT_EDGES", "apply_network",
            "compiled_apply", "param_shapes", "init_params"]
@@ -192,8 +192,12 @@ class Model(Predictor):
 
     def response(self, params, stats, batch, field=None, want=(BORN_CHARGES, EPSILON)) -> dict:
         """Field model only: energy (G,) eV, forces (N, 3) eV/A, dipole (G, 3) e*A, born_charges (N, 3, 3) e,
-        polarisability (G, 3, 3) e*A^2/V and epsilon (G, 3, 3) at ``field`` (G, 3) V/A (default zero)."""
-        return field_model_response(self.config, params, stats, batch, field, want)
+        polarisability (G, 3, 3) e*A^2/V and epsilon (G, 3, 3) at ``field`` (G, 3) V/A (default zero); compiled once
+        per architecture, ``want`` and padded shape."""
+        respond = compiled_field_response(self.config, want)
+        if field is None:
+            field = np.zeros((batch.graph_mask.shape[0], 3), np.result_type(batch.positions))
+        return respond(params, stats, batch, field)
 
     def with_params(self, params, metadata: dict | None = None) -> "Model":
         """The same model with other weights (e.g. the EMA) and extra metadata."""

@@ -23,13 +23,14 @@ from ..nn.field import field_energy_fn
 from ..nn.model import transformed_network
 from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD
 from ..physics.assemble import assemble_tensors
+from ..compiled import shared_jit
 from ..physics.field_response import field_response, neutral_species_charges
 from ..train.data import build_graphs, load_training_data
 from ..train.losses import loss_fn
 from ..train.model_evaluation import evaluate_tensors
 from .base import Task, TrainingData, refuse_extra_train, register
 
-__all__ = ["TensorsTask", "TENSORS", "field_model_response", "MAX_PREDICT_EDGES"]
+__all__ = ["TensorsTask", "TENSORS", "field_model_response", "compiled_field_response", "MAX_PREDICT_EDGES"]
 
 #: largest structure (edges within the cutoff) that ``predict`` accepts by default: about 15 GiB with the bundled model
 MAX_PREDICT_EDGES = 500_000
@@ -54,6 +55,19 @@ def field_model_response(config, params, stats, batch, field=None, want=(BORN_CH
         return network.apply(params, batch._replace(positions=positions), f, charges) + reference
 
     return field_response(energy, batch, field, want=want)
+
+
+def compiled_field_response(config, want=(BORN_CHARGES, EPSILON)):
+    """:func:`field_model_response` of the field network ``config`` for the outputs ``want``, jitted once per
+    (config, want) in the process and shared by every model of that architecture
+    (:func:`tensorprop.compiled.shared_jit`): ``fn(params, stats, batch, field (G, 3))`` -> the same dict.
+    Called eagerly, the second derivatives would dispatch (and compile) hundreds of small operations."""
+    if config.head != "field":
+        raise ConfigError("response() needs a field model (model.head: field)")
+    want = tuple(want)
+    return shared_jit(("field_response", config, want),
+                      lambda: lambda params, stats, batch, field: field_model_response(config, params, stats, batch,
+                                                                                       field, want))
 
 
 #: what a fit of each ``model.head`` changes in the model and train sections of a config it did not write: one
