@@ -48,7 +48,7 @@ import numpy as np
 
 from .data.registry import cache_dir as registry_cache_dir
 
-__all__ = ["shared_jit", "TRACES", "cache_dir", "enable_compilation_cache", "cached_per_architecture",
+__all__ = ["shared_jit", "compile_once", "TRACES", "cache_dir", "enable_compilation_cache", "cached_per_architecture",
            "read_per_architecture", "code_fingerprint", "run_overlapped"]
 
 #: traces (compilations) of each shared function, by its key; one per new padded shape
@@ -77,6 +77,19 @@ def shared_jit(key: Hashable, make: Callable[[], Callable]) -> "SharedFunction":
 
         shared = _FUNCTIONS[key] = SharedFunction(key, jax.jit(counted))
     return shared
+
+
+#: XLA options for functions run once per process (parameter initialisation): the backend's optimisation level 0
+#: halves their compile (about 5 -> 2.5 s for a small network's init, most of it the unrolled threefry random
+#: numbers); run once, the slower code costs nothing that shows. Not for predictions: 3x slower there.
+ONE_OFF_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+
+
+def compile_once(fn: Callable, *args):
+    """``jax.jit(fn)`` compiled for ``args`` (arrays or shape/dtype structs) with :data:`ONE_OFF_COMPILER_OPTIONS`:
+    for functions called once or a few times with one signature (e.g. a network's ``init``)."""
+    enable_compilation_cache()
+    return jax.jit(fn).lower(*args).compile(compiler_options=ONE_OFF_COMPILER_OPTIONS)
 
 
 def _dtype(x) -> np.dtype:

@@ -21,6 +21,7 @@ import haiku as hk
 import jax
 import numpy as np
 
+from ..compiled import compile_once
 from ..config import BatchConfig, ModelConfig
 from ..data.batching import example_batch, make_batches, node_slices
 from ..data.graph import build_graph
@@ -106,7 +107,8 @@ class BackboneFeatureSource:
         self.name, self.cutoff, self.elements = STAND_IN, cutoff, None
         self.layer_irreps = (normalized_irreps(hidden_irreps),)
         self._transformed = _backbone_transform(self.config)
-        self.params = self._transformed.init(jax.random.PRNGKey(seed), example_batch(cutoff))
+        key, batch = jax.random.PRNGKey(seed), example_batch(cutoff)
+        self.params = compile_once(self._transformed.init, key, batch)(key, batch)
         digest = hashlib.sha256()
         for module in sorted(self.params):
             for key in sorted(self.params[module]):

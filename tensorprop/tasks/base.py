@@ -22,7 +22,7 @@ from typing import Any, Callable, NamedTuple
 import haiku as hk
 import jax
 
-from ..compiled import cached_per_architecture, read_per_architecture, shared_jit
+from ..compiled import cached_per_architecture, compile_once, read_per_architecture, shared_jit
 from ..config import MODEL_CHECKS, check_irreps
 from ..errors import ConfigError
 from ..physics.assemble import default_stats
@@ -241,10 +241,12 @@ def known_param_shapes(arch):
 
 
 @functools.lru_cache(maxsize=8)
-def _jitted_init(arch):
-    return jax.jit(task_of(arch).network(arch).init)
+def _compiled_init(arch):
+    task = task_of(arch)
+    return compile_once(task.network(arch).init, jax.random.PRNGKey(0), *task.init_args(arch))
 
 
 def init_params(arch, seed: int = 0):
-    """Random parameters of the network ``arch`` describes (jit-compiled init)."""
-    return _jitted_init(arch)(jax.random.PRNGKey(seed), *task_of(arch).init_args(arch))
+    """Random parameters of the network ``arch`` describes (its init compiled once per architecture,
+    :func:`tensorprop.compiled.compile_once`)."""
+    return _compiled_init(arch)(jax.random.PRNGKey(seed), *task_of(arch).init_args(arch))
