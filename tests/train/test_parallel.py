@@ -49,13 +49,20 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def _xla_flags(*extra: str) -> str:
+    """XLA_FLAGS for a subprocess: this process's flags (the suite's, see the repository's conftest.py) without
+    any forced device count, plus ``extra``."""
+    kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if "xla_force_host_platform_device_count" not in f]
+    return " ".join(kept + list(extra))
+
+
 @pytest.mark.slow
 def test_two_devices_equal_one_device_with_the_same_global_batch(tmp_path):
     import json
 
     import numpy as np
 
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": _xla_flags("--xla_force_host_platform_device_count=2"), "JAX_PLATFORMS": "cpu"}
     root = ROOT
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=root,
                           timeout=600)
@@ -70,7 +77,7 @@ def test_two_devices_equal_one_device_with_the_same_global_batch(tmp_path):
 @pytest.mark.slow
 def test_fit_with_two_devices_runs_end_to_end(tmp_path):
     """`tensorprop fit ... --train.devices 2` on two forced CPU devices: the CLI path of data parallelism."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": _xla_flags("--xla_force_host_platform_device_count=2"), "JAX_PLATFORMS": "cpu"}
     root = ROOT
     script = textwrap.dedent(f"""
         import numpy as np
@@ -160,7 +167,7 @@ def test_two_processes_with_jax_distributed_equal_one_process(tmp_path):
     import numpy as np
 
     root = ROOT
-    base = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    base = {**os.environ, "XLA_FLAGS": _xla_flags()}
     base.update(JAX_PLATFORMS="cpu", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
     port = _free_port()
     procs = []
