@@ -54,6 +54,10 @@ def test_response_compiles_once_per_architecture(field_model):
     assert traces >= 1 and TRACES[key] == traces  # traced for this shape (here or by an earlier test), not again
     assert np.abs(first["born_charges"] - second["born_charges"]).max() > 1e-4  # other weights, other Z*
     np.testing.assert_allclose(first["born_charges"], _response(field_model, batch, field)["born_charges"], atol=1e-6)
+    default = field_model.response(field_model.params, field_model.stats, batch,
+                                   want=("born_charges", "polarisability", "epsilon"))  # no field given: zero field
+    np.testing.assert_allclose(np.asarray(default["born_charges"]), first["born_charges"], atol=1e-6)
+    assert TRACES[key] == traces
 
 
 def water() -> Crystal:
