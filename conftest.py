@@ -12,7 +12,8 @@ import os
 os.environ.setdefault("TENSORPROP_QUICK", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-#: the XLA flag the tests run with (see the module docstring); subprocesses that set XLA_FLAGS keep it
+#: the XLA flag the tests run with (see the module docstring); tests that give a subprocess its own XLA_FLAGS add
+#: theirs to this process's (tests/train/test_parallel.py)
 TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
 if os.environ.get("TENSORPROP_TEST_XLA_OPTIMISE") != "1" and "xla_backend_optimization_level" not in \
         os.environ.get("XLA_FLAGS", ""):

@@ -12,9 +12,10 @@ runs with other seeds), and a member may serve some of its targets only (``membe
 averaged into Z* but not into eps_inf, when the members were chosen per target). They may differ in backbone:
 heads on frozen foundation features (``model.task: foundation``, frozen mode) join members of tensorprop's own
 backbone; the batch then carries the foundation features beside the graph, computed once for all such members,
-which must read the same features (checkpoint and layers); a foundation member with every Nequix layer fine-tuned reads the graph alone. One graph feeds all
-members, at the largest of their cutoffs: a member of a smaller cutoff gets the same outputs from it as from its
-own graph (its radial envelope is zero beyond its cutoff), at the cost of the extra edges.
+which must read the same features (checkpoint and layers); a foundation member with every Nequix layer fine-tuned
+reads the graph alone. One graph feeds all members, at the largest of their cutoffs: a member of a smaller cutoff
+gets the same outputs from it as from its own graph (its radial envelope is zero beyond its cutoff), at the cost of
+the extra edges.
 Prediction costs about the members' summed cost. Members of one architecture are stacked and vmapped by
 one compiled function per architecture (a five-member ensemble of one architecture compiles once per padded
 shape, shared with every ensemble with members of that architecture), a small compiled function averages

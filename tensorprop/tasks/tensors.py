@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..compiled import shared_jit
 from ..config import MOLECULAR_TARGETS, TARGETS, BatchConfig, FitConfig
 from ..data.batching import example_batch, graph_part, make_labelled_batches, prediction_batches, tensor_collate, training_stream
 from ..data.convert import as_crystal
@@ -23,7 +24,6 @@ from ..nn.field import field_energy_fn
 from ..nn.model import transformed_network
 from ..outputs import BORN_CHARGES, BORN_CHARGES_SPREAD, EPSILON, EPSILON_SPREAD
 from ..physics.assemble import assemble_tensors
-from ..compiled import shared_jit
 from ..physics.field_response import field_response, neutral_species_charges
 from ..train.data import build_graphs, load_training_data
 from ..train.losses import loss_fn
@@ -40,12 +40,17 @@ LARGE_STRUCTURE_EDGES = 1 << 16
 PREDICTION_BUDGET = BatchConfig(max_nodes=256, max_edges=8192, max_graphs=64, pad_mode="pow2")
 
 
+def _check_field_head(config) -> None:
+    """ConfigError unless ``config`` describes a field-energy network (``model.head: field``)."""
+    if config.head != "field":
+        raise ConfigError("response() needs a field model (model.head: field)")
+
+
 def field_model_response(config, params, stats, batch, field=None, want=(BORN_CHARGES, EPSILON)) -> dict:
     """Energy (G,) eV, forces (N, 3) eV/A, dipole (G, 3) e*A and, as ``want`` asks, born_charges (N, 3, 3) e,
     polarisability (G, 3, 3) and epsilon (G, 3, 3) of a field-energy network (``model.head: field``) at
     ``field`` (G, 3) V/A (default zero)."""
-    if config.head != "field":
-        raise ConfigError("response() needs a field model (model.head: field)")
+    _check_field_head(config)
     network = hk.without_apply_rng(hk.transform(field_energy_fn(config)))
     charges = neutral_species_charges(stats, batch)
     shift = jnp.asarray(stats.get("energy_shift", np.zeros(NUM_ELEMENTS)), batch.positions.dtype)[batch.numbers]
@@ -62,8 +67,7 @@ def compiled_field_response(config, want=(BORN_CHARGES, EPSILON)):
     (config, want) in the process and shared by every model of that architecture
     (:func:`tensorprop.compiled.shared_jit`): ``fn(params, stats, batch, field (G, 3))`` -> the same dict.
     Called eagerly, the second derivatives would dispatch (and compile) hundreds of small operations."""
-    if config.head != "field":
-        raise ConfigError("response() needs a field model (model.head: field)")
+    _check_field_head(config)
     want = tuple(want)
     return shared_jit(("field_response", config, want),
                       lambda: lambda params, stats, batch, field: field_model_response(config, params, stats, batch,
